@@ -1,0 +1,395 @@
+/* processkit for C: run child processes with whole-tree containment.
+ *
+ * How to use:
+ *   1. Describe a command: pk_cmd_new("git"), pk_cmd_arg(cmd, "status"),
+ *      and any options (pk_cmd_set_cwd, pk_cmd_set_timeout, ...).
+ *   2. Get a runner: pk_real_runner_new(NULL, &runner) for real, contained
+ *      runs, or a test double from fakes/ (same interface).
+ *   3. Run it with a verb: pk_output() (exit code is data), pk_run()
+ *      (trimmed stdout, non-zero exit is an error), pk_exit_code(),
+ *      pk_probe(), pk_checked(); or pk_start() for a live handle with line
+ *      callbacks, optionally on your own uv_loop_t.
+ *   4. Read the pk_result, then pk_result_free(); pk_cmd_free();
+ *      pk_runner_free().
+ *
+ * Every function returns 0 or a negative PK_E* code. Details of a failed
+ * run (program, stage, errno, searched directories, output) live on the
+ * pk_result of that run. Strings passed in are copied unless noted.
+ */
+#ifndef PK_PK_H
+#define PK_PK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <uv.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32)
+#define PK_EXTERN __declspec(dllexport)
+#elif defined(__GNUC__)
+#define PK_EXTERN __attribute__((visibility("default")))
+#else
+#define PK_EXTERN
+#endif
+
+#define PK_VERSION_MAJOR 0
+#define PK_VERSION_MINOR 1
+#define PK_VERSION_PATCH 0
+
+/* ---------------------------------------------------------------- errors */
+
+/* OS-level errors reuse libuv's (negative errno) values; processkit's own
+ * codes live in their own range starting at -30000. Never renumbered.
+ * XX(suffix, value, stable_name, message) */
+#define PK_ERRNO_MAP(XX)                                                       \
+  XX(EINVAL, UV_EINVAL, "invalid_argument", "invalid argument")                \
+  XX(ENOMEM, UV_ENOMEM, "out_of_memory", "out of memory")                      \
+  XX(ENOENT, UV_ENOENT, "not_found", "program not found")                      \
+  XX(EACCES, UV_EACCES, "permission_denied", "permission denied")              \
+  XX(EIO, UV_EIO, "io", "input/output error")                                  \
+  XX(ECANCELED, UV_ECANCELED, "cancelled", "run was cancelled")                \
+  XX(ESRCH, UV_ESRCH, "no_such_process", "process already exited")             \
+  XX(EBADCWD, -30000, "bad_cwd", "working directory is not usable")            \
+  XX(ESPAWN, -30001, "spawn_failed", "could not start the process")            \
+  XX(EEXIT, -30002, "exit", "process exited with a non-accepted code")         \
+  XX(ESIGNALLED, -30003, "signalled", "process was killed by a signal")        \
+  XX(ETIMEOUT, -30004, "timeout", "process ran past its timeout")              \
+  XX(EUNSUPPORTED, -30005, "unsupported",                                      \
+     "not supported on this platform or mechanism")                            \
+  XX(ELIMIT, -30006, "resource_limit", "a resource limit was reached")         \
+  XX(ETOOBIG, -30007, "output_too_large", "output exceeded its limit")         \
+  XX(ECASSETTE_MISS, -30008, "cassette_miss", "no cassette entry matched")     \
+  XX(ENOEXEC, -30009, "not_executable", "file is not executable")              \
+  XX(EUNEXPECTED, -30010, "unexpected_command",                                \
+     "no scripted rule matched the command")
+
+typedef enum pk_errno {
+#define PK__XX(suffix, value, name, msg) PK_##suffix = (value),
+  PK_ERRNO_MAP(PK__XX)
+#undef PK__XX
+} pk_errno;
+
+/* Human-readable message for a code; never NULL (unknown codes get a
+ * generic text). */
+PK_EXTERN const char *pk_strerror(int err);
+/* Stable snake_case name ("not_found", "timeout"...); never NULL. */
+PK_EXTERN const char *pk_err_name(int err);
+
+/* Classifier helpers: true when err belongs to that family. */
+PK_EXTERN bool pk_is_not_found(int err);
+PK_EXTERN bool pk_is_timeout(int err);
+PK_EXTERN bool pk_is_exit(int err);
+PK_EXTERN bool pk_is_spawn_error(int err); /* not found, EACCES, ENOEXEC,
+                                              bad cwd, spawn failure */
+PK_EXTERN bool pk_is_unsupported(int err);
+
+/* ------------------------------------------------------------- allocator */
+
+/* Replace the allocator used by every pk object. Call before creating any
+ * object. Any function may be NULL to keep the default. Errors: none. */
+PK_EXTERN int pk_replace_allocator(void *(*malloc_fn)(size_t),
+                                   void *(*realloc_fn)(void *, size_t),
+                                   void *(*calloc_fn)(size_t, size_t),
+                                   void (*free_fn)(void *));
+
+/* ------------------------------------------------------------ mechanisms */
+
+typedef enum pk_mechanism {
+  PK_MECH_AUTO = 0,      /* best available on this host */
+  PK_MECH_CGROUP_V2,     /* private leaf cgroup, cgroup.kill teardown */
+  PK_MECH_PROCESS_GROUP, /* setpgid + killpg */
+  PK_MECH_JOB_OBJECT,    /* Windows only */
+} pk_mechanism;
+
+/* "cgroup_v2", "process_group", "job_object" or "auto". */
+PK_EXTERN const char *pk_mechanism_name(pk_mechanism m);
+/* Parse a name as above into *out. Errors: PK_EINVAL. */
+PK_EXTERN int pk_mechanism_parse(const char *name, pk_mechanism *out);
+/* What PK_MECH_AUTO resolves to on this host (probed once). */
+PK_EXTERN pk_mechanism pk_mechanism_best(void);
+/* 0 if mechanism m can be used here, else PK_EUNSUPPORTED. */
+PK_EXTERN int pk_mechanism_available(pk_mechanism m);
+
+/* --------------------------------------------------------------- command */
+
+typedef struct pk_cmd pk_cmd;
+
+typedef enum pk_stdin_mode {
+  PK_STDIN_CLOSED = 0, /* default: the child reads EOF at once */
+  PK_STDIN_BYTES,      /* bytes given with pk_cmd_set_stdin_bytes */
+  PK_STDIN_FILE,       /* a file opened read-only */
+  PK_STDIN_INHERIT,    /* the parent's stdin */
+} pk_stdin_mode;
+
+typedef enum pk_out_mode {
+  PK_OUT_CAPTURE = 0, /* default: through the core pump into the result */
+  PK_OUT_INHERIT,     /* the parent's fd 1 / fd 2 */
+  PK_OUT_NULL,        /* /dev/null */
+  PK_OUT_FILE,        /* a file, created/truncated with mode 0666 & ~umask */
+} pk_out_mode;
+
+typedef enum pk_stream { PK_STDOUT = 1, PK_STDERR = 2 } pk_stream;
+
+typedef enum pk_limit_policy {
+  PK_LIMIT_NONE = 0, /* unbounded capture */
+  PK_LIMIT_HEAD,     /* keep the first N bytes, count the rest */
+  PK_LIMIT_TAIL,     /* keep the last N bytes, count the rest */
+  PK_LIMIT_FAIL,     /* kill the tree and fail with PK_ETOOBIG */
+} pk_limit_policy;
+
+/* New command for `program`: a bare name is looked up on PATH like execvp
+ * (the child's PATH if the command sets one, else the parent's); a name
+ * containing '/' is used as given. program is copied.
+ * Errors: PK_EINVAL (NULL or empty program, NUL bytes), PK_ENOMEM. */
+PK_EXTERN int pk_cmd_new(const char *program, pk_cmd **out);
+/* Free a command; NULL is a no-op. */
+PK_EXTERN void pk_cmd_free(pk_cmd *cmd);
+/* Deep copy. Errors: PK_ENOMEM. */
+PK_EXTERN int pk_cmd_clone(const pk_cmd *cmd, pk_cmd **out);
+
+/* Append one argument (copied). Errors: PK_EINVAL, PK_ENOMEM. */
+PK_EXTERN int pk_cmd_arg(pk_cmd *cmd, const char *arg);
+/* Append n arguments (each copied). Errors: PK_EINVAL, PK_ENOMEM. */
+PK_EXTERN int pk_cmd_args(pk_cmd *cmd, const char *const *args, size_t n);
+
+/* Set NAME=VALUE in the child's environment (copied). A name must be
+ * non-empty and contain no '=' . Errors: PK_EINVAL, PK_ENOMEM. */
+PK_EXTERN int pk_cmd_env_set(pk_cmd *cmd, const char *name, const char *value);
+/* Remove NAME from the child's environment. Errors: PK_EINVAL, PK_ENOMEM. */
+PK_EXTERN int pk_cmd_env_remove(pk_cmd *cmd, const char *name);
+/* Start from an empty environment (overrides still apply). */
+PK_EXTERN int pk_cmd_env_clear(pk_cmd *cmd);
+/* Allow-list: only the named parent variables are inherited (plus
+ * overrides). May be called several times. Errors: PK_EINVAL, PK_ENOMEM. */
+PK_EXTERN int pk_cmd_inherit_env(pk_cmd *cmd, const char *name);
+
+/* Working directory of the child (copied). Errors: PK_EINVAL, PK_ENOMEM. */
+PK_EXTERN int pk_cmd_set_cwd(pk_cmd *cmd, const char *dir);
+
+/* stdin from bytes (copied; may contain NULs). Errors: PK_ENOMEM. */
+PK_EXTERN int pk_cmd_set_stdin_bytes(pk_cmd *cmd, const void *data,
+                                     size_t len);
+/* stdin from a file path (opened at start). Errors: PK_EINVAL, PK_ENOMEM */
+PK_EXTERN int pk_cmd_set_stdin_file(pk_cmd *cmd, const char *path);
+/* PK_STDIN_CLOSED or PK_STDIN_INHERIT; the other modes have their own
+ * setters. Errors: PK_EINVAL. */
+PK_EXTERN int pk_cmd_set_stdin(pk_cmd *cmd, pk_stdin_mode mode);
+
+/* Route stdout or stderr. `path` is required for PK_OUT_FILE and must be
+ * NULL otherwise. Errors: PK_EINVAL, PK_ENOMEM. */
+PK_EXTERN int pk_cmd_set_output(pk_cmd *cmd, pk_stream stream,
+                                pk_out_mode mode, const char *path);
+
+/* Capture limit applied to each captured stream. PK_LIMIT_NONE needs
+ * bytes == 0; the others need bytes > 0. Errors: PK_EINVAL. */
+PK_EXTERN int pk_cmd_set_capture_limit(pk_cmd *cmd, pk_limit_policy policy,
+                                       size_t bytes);
+
+/* Timeout for the whole run. On expiry the soft signal (default SIGTERM)
+ * goes to the whole tree, then after grace_ms (default 2000 when grace_ms
+ * is negative; 0 means KILL at once) SIGKILL. timeout_ms 0 disables.
+ * Errors: PK_EINVAL (negative timeout, bad signal). */
+PK_EXTERN int pk_cmd_set_timeout(pk_cmd *cmd, int64_t timeout_ms,
+                                 int64_t grace_ms, int soft_signal);
+
+/* How long to wait for output EOF after the main child exited before the
+ * tree is torn down and the output flagged incomplete. Default 200 ms.
+ * Errors: PK_EINVAL. */
+PK_EXTERN int pk_cmd_set_drain(pk_cmd *cmd, int64_t drain_ms);
+
+/* Exit codes that count as success for pk_run / pk_checked / pk_probe's
+ * error path (default {0}). Copied. Errors: PK_EINVAL, PK_ENOMEM. */
+PK_EXTERN int pk_cmd_set_accepted(pk_cmd *cmd, const int *codes, size_t n);
+
+/* Credentials applied in the child: setgroups -> setresgid -> setresuid.
+ * groups may be NULL with ngroups 0 (clears supplementary groups).
+ * Errors: PK_EINVAL, PK_ENOMEM. */
+PK_EXTERN int pk_cmd_set_user(pk_cmd *cmd, uid_t uid, gid_t gid,
+                              const gid_t *groups, size_t ngroups);
+/* Start the child in a new session (implies a new process group). */
+PK_EXTERN int pk_cmd_set_setsid(pk_cmd *cmd, bool on);
+/* Umask of the child (0..0777). Errors: PK_EINVAL. */
+PK_EXTERN int pk_cmd_set_umask(pk_cmd *cmd, unsigned mode);
+/* Linux: SIGKILL the direct child if the spawning thread dies. Covers the
+ * direct child only. */
+PK_EXTERN int pk_cmd_set_kill_on_parent_death(pk_cmd *cmd, bool on);
+/* Force the containment mechanism of this run (default PK_MECH_AUTO).
+ * An unavailable mechanism fails the run with PK_EUNSUPPORTED. */
+PK_EXTERN int pk_cmd_set_mechanism(pk_cmd *cmd, pk_mechanism m);
+
+/* Read-only views (borrowed, valid until the command changes). */
+PK_EXTERN const char *pk_cmd_program(const pk_cmd *cmd);
+PK_EXTERN size_t pk_cmd_argc(const pk_cmd *cmd); /* args, not program */
+PK_EXTERN const char *pk_cmd_argv(const pk_cmd *cmd, size_t i);
+
+/* ---------------------------------------------------------------- result */
+
+typedef struct pk_result pk_result;
+
+typedef enum pk_outcome {
+  PK_OUTCOME_NONE = 0,  /* never ran (spawn error) */
+  PK_OUTCOME_EXITED,    /* exited normally: see pk_result_code */
+  PK_OUTCOME_SIGNALLED, /* killed by a signal: see pk_result_signal */
+  PK_OUTCOME_TIMED_OUT, /* ran past its timeout and was torn down */
+  PK_OUTCOME_CANCELLED, /* killed on request (pk_proc_kill / free) */
+} pk_outcome;
+
+/* "none", "exited", "signalled", "timed_out", "cancelled". */
+PK_EXTERN const char *pk_outcome_name(pk_outcome o);
+
+PK_EXTERN void pk_result_free(pk_result *r); /* NULL is a no-op */
+PK_EXTERN pk_outcome pk_result_outcome(const pk_result *r);
+/* Exit code (0..255) when the process exited, else -1. */
+PK_EXTERN int pk_result_code(const pk_result *r);
+/* Signal number when the process was killed by one, else 0. */
+PK_EXTERN int pk_result_signal(const pk_result *r);
+/* 0, or the error of the run (spawn failure, timeout, too big...). */
+PK_EXTERN int pk_result_error(const pk_result *r);
+/* A one-line description of the error naming the program (and stage,
+ * errno, searched directories when they apply); "" when no error. */
+PK_EXTERN const char *pk_result_errmsg(const pk_result *r);
+/* Spawn stage that failed ("exec", "chdir", "cgroup", "setuid"...) or
+ * NULL; and the errno seen there (0 if none). */
+PK_EXTERN const char *pk_result_stage(const pk_result *r);
+PK_EXTERN int pk_result_os_errno(const pk_result *r);
+
+/* Captured bytes (borrowed; may contain NULs; NUL-terminated for
+ * convenience). len may be NULL. Never NULL (empty string). */
+PK_EXTERN const char *pk_result_stdout(const pk_result *r, size_t *len);
+PK_EXTERN const char *pk_result_stderr(const pk_result *r, size_t *len);
+/* Total bytes and lines the child wrote on a stream, including what a
+ * capture limit dropped. A final line without '\n' counts as a line. */
+PK_EXTERN uint64_t pk_result_total_bytes(const pk_result *r, pk_stream s);
+PK_EXTERN uint64_t pk_result_total_lines(const pk_result *r, pk_stream s);
+/* True when a capture limit dropped bytes of any stream. */
+PK_EXTERN bool pk_result_truncated(const pk_result *r);
+/* True when output EOF did not arrive within the drain grace after the
+ * main child exited (a grandchild held a pipe) and the tree was torn
+ * down. */
+PK_EXTERN bool pk_result_output_incomplete(const pk_result *r);
+PK_EXTERN int64_t pk_result_duration_ms(const pk_result *r);
+PK_EXTERN double pk_result_duration_s(const pk_result *r);
+PK_EXTERN pk_mechanism pk_result_mechanism(const pk_result *r);
+/* How the real runner spawned ("clone3", "clone", "clone+pidfd_open"...),
+ * for logs and tests; "" for runners that do not spawn. */
+PK_EXTERN const char *pk_result_spawn_method(const pk_result *r);
+/* Process id of the direct child (0 if none). */
+PK_EXTERN int pk_result_pid(const pk_result *r);
+
+/* ---------------------------------------------------------------- runner */
+
+typedef struct pk_runner pk_runner;
+
+/* Free a runner; NULL is a no-op. Runs must have finished. */
+PK_EXTERN void pk_runner_free(pk_runner *r);
+/* Short name of the implementation ("real", "scripted"...). */
+PK_EXTERN const char *pk_runner_name(const pk_runner *r);
+
+/* Fallback switches for the real runner: each forces the code path used
+ * when that kernel feature is missing (for tests and odd hosts). */
+enum {
+  PK_NO_CLONE3 = 1u << 0,
+  PK_NO_PIDFD = 1u << 1,
+  PK_NO_CLOSE_RANGE = 1u << 2,
+  PK_NO_CGROUP_KILL = 1u << 3,
+};
+
+typedef struct pk_real_opts {
+  pk_mechanism mechanism; /* default for commands left on AUTO */
+  unsigned disable;       /* PK_NO_* bits */
+} pk_real_opts;
+
+/* The real runner: every run in a fresh private group (best mechanism
+ * unless forced). opts may be NULL; it is copied. Safe to use from several
+ * threads at once. Errors: PK_EUNSUPPORTED (forced mechanism unavailable),
+ * PK_ENOMEM. */
+PK_EXTERN int pk_real_runner_new(const pk_real_opts *opts, pk_runner **out);
+
+/* ----------------------------------------------------------------- verbs */
+/* All verbs exist on every runner. `out` (may be NULL) receives the
+ * result of the run, also when the verb fails after the run started or
+ * failed to spawn; free it with pk_result_free. */
+
+/* Run to completion, capturing. A non-zero exit or a signal is data:
+ * returns 0. Errors: spawn errors (PK_ENOENT, PK_EACCES, PK_ENOEXEC,
+ * PK_EBADCWD, PK_ESPAWN), PK_ETIMEOUT, PK_ETOOBIG, PK_EUNSUPPORTED,
+ * PK_EINVAL, PK_ENOMEM. */
+PK_EXTERN int pk_output(pk_runner *r, const pk_cmd *cmd, pk_result **out);
+/* Like pk_output, but an exit code outside the accepted set is PK_EEXIT
+ * and a signal death PK_ESIGNALLED (the result still carries stdout,
+ * stderr and the code). */
+PK_EXTERN int pk_checked(pk_runner *r, const pk_cmd *cmd, pk_result **out);
+/* pk_checked, then *stdout_text = stdout with leading and trailing
+ * whitespace trimmed (heap, free with pk_free). */
+PK_EXTERN int pk_run(pk_runner *r, const pk_cmd *cmd, char **stdout_text,
+                     pk_result **out);
+/* The exit code (non-zero is data). Errors as pk_output, plus
+ * PK_ESIGNALLED. */
+PK_EXTERN int pk_exit_code(pk_runner *r, const pk_cmd *cmd, int *code,
+                           pk_result **out);
+/* Exit 0 -> true, 1 -> false, anything else PK_EEXIT (or the run's
+ * error). */
+PK_EXTERN int pk_probe(pk_runner *r, const pk_cmd *cmd, bool *yes,
+                       pk_result **out);
+
+/* Free memory returned by pk (pk_run's text). NULL is a no-op. */
+PK_EXTERN void pk_free(void *p);
+
+/* --------------------------------------------------- live handle (start) */
+
+typedef struct pk_proc pk_proc;
+
+typedef struct pk_start_opts {
+  /* NULL: a private loop driven by pk_proc_wait(). Else callbacks fire
+   * from this loop (never from inside pk_start) and the caller runs it;
+   * pk never runs or closes it. */
+  uv_loop_t *loop;
+  /* Each complete line of a captured stream, without its '\n'; a final
+   * unterminated line is delivered at EOF. line is borrowed. */
+  void (*on_line)(pk_proc *p, pk_stream s, const char *line, size_t len,
+                  void *data);
+  /* Raw chunks of a captured stream as they arrive. */
+  void (*on_output)(pk_proc *p, pk_stream s, const char *buf, size_t len,
+                    void *data);
+  /* The run finished (result available with pk_proc_result). Called once,
+   * from the loop. */
+  void (*on_exit)(pk_proc *p, void *data);
+  void *data;
+} pk_start_opts;
+
+/* Start a run. Misuse is reported here (PK_EINVAL, PK_ENOMEM); a spawn
+ * failure arrives later, through the exit callback / pk_proc_wait, like
+ * every other outcome. opts may be NULL (private loop, no callbacks). */
+PK_EXTERN int pk_start(pk_runner *r, const pk_cmd *cmd,
+                       const pk_start_opts *opts, pk_proc **out);
+/* Private-loop handles only: drive the run to its end. Returns the run's
+ * error as pk_output would (0 for any exit). Errors: PK_EINVAL when the
+ * handle runs on a caller's loop. */
+PK_EXTERN int pk_proc_wait(pk_proc *p);
+/* True once the run has finished. */
+PK_EXTERN bool pk_proc_done(const pk_proc *p);
+/* Send sig to the whole tree (SIGKILL tears the group down). The run ends
+ * with outcome cancelled when sig is SIGKILL. Errors: PK_ESRCH when the
+ * run has finished, PK_EINVAL. */
+PK_EXTERN int pk_proc_kill(pk_proc *p, int sig);
+/* The result once done (borrowed, owned by the handle), else NULL. */
+PK_EXTERN const pk_result *pk_proc_result(const pk_proc *p);
+/* Take ownership of the result (the handle keeps none). NULL if not
+ * done. */
+PK_EXTERN pk_result *pk_proc_take_result(pk_proc *p);
+/* pid of the direct child, or 0 (no pid: not started, or a double). */
+PK_EXTERN int pk_proc_pid(const pk_proc *p);
+/* Free the handle. A running tree is killed and reaped first, whatever
+ * the mechanism; nothing of the run outlives this call. NULL is a no-op.*/
+PK_EXTERN void pk_proc_free(pk_proc *p);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PK_PK_H */

@@ -1,0 +1,95 @@
+/* processkit: the runner seam, for people writing a runner.
+ *
+ * How to implement a runner:
+ *   1. Define a struct whose first member is `pk_runner base;` and a
+ *      `static const pk_runner_vtable` with your functions.
+ *   2. In `start`, begin the run on the given loop and return a handle
+ *      whose first member is `pk_exec base;`. Never call user callbacks:
+ *      emit events into the core with pk_events_output() (any number of
+ *      times) and pk_events_exit() (exactly once, last). Emit only from
+ *      loop callbacks, never from inside `start` itself.
+ *   3. `signal` sends a signal to the whole run (tree); `release` ends the
+ *      run if it is still going (nothing of it may outlive the call) and
+ *      frees the handle, possibly after the loop closes its handles.
+ *
+ * The core builds every verb (output, run, probe, ...), capture limits,
+ * line splitting, timeouts, cancellation and results on top of this, so a
+ * double and a real child are indistinguishable to user code.
+ */
+#ifndef PK_RUNNER_IMPL_H
+#define PK_RUNNER_IMPL_H
+
+#include "pk.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct pk_events pk_events;
+typedef struct pk_exec pk_exec;
+typedef struct pk_runner_vtable pk_runner_vtable;
+
+struct pk_runner {
+  const pk_runner_vtable *vt;
+};
+
+struct pk_exec {
+  pk_runner *runner;
+  int pid; /* the direct child's pid while running, 0 if none */
+};
+
+/* How a run ended, as seen by the runner. The core adds timed-out and
+ * cancelled on top. Strings are borrowed for the duration of the call. */
+typedef struct pk_exit_info {
+  pk_outcome outcome; /* PK_OUTCOME_EXITED or _SIGNALLED; NONE on error */
+  int code;           /* exit code when exited */
+  int signal;         /* signal number when signalled */
+  bool output_incomplete;
+  pk_mechanism mechanism;
+  const char *spawn_method;
+  int pid;
+  /* Spawn error details (error != 0 means the run never started). */
+  int error;
+  const char *stage;
+  int os_errno;
+  const char *errmsg;
+} pk_exit_info;
+
+struct pk_runner_vtable {
+  const char *name;
+  /* Begin running cmd on loop. On success return 0 and *out. On failure
+   * to start return the error and fill *fail (error, stage, os_errno,
+   * errmsg); the core reports it through the normal completion path. */
+  int (*start)(pk_runner *self, const pk_cmd *cmd, uv_loop_t *loop,
+               pk_events *ev, pk_exec **out, pk_exit_info *fail);
+  /* Signal the whole run. PK_ESRCH when the run already exited (even if
+   * its exit event has not been emitted yet). */
+  int (*signal)(pk_exec *e, int sig);
+  /* End the run if needed (whole tree, synchronously) and free e. No
+   * events are emitted after this call. */
+  void (*release)(pk_exec *e);
+  /* Free the runner. */
+  void (*destroy)(pk_runner *self);
+};
+
+/* Emit a chunk of output. buf is borrowed. */
+PK_EXTERN void pk_events_output(pk_events *ev, pk_stream s, const char *buf,
+                                size_t len);
+/* Emit the end of the run; exactly once, last. info is borrowed. */
+PK_EXTERN void pk_events_exit(pk_events *ev, const pk_exit_info *info);
+
+/* Command accessors for runner implementations (borrowed views). */
+PK_EXTERN const char *pk_cmd_cwd(const pk_cmd *cmd);
+PK_EXTERN pk_stdin_mode pk_cmd_stdin_mode(const pk_cmd *cmd);
+PK_EXTERN const void *pk_cmd_stdin_data(const pk_cmd *cmd, size_t *len);
+PK_EXTERN const char *pk_cmd_stdin_path(const pk_cmd *cmd);
+PK_EXTERN pk_out_mode pk_cmd_output_mode(const pk_cmd *cmd, pk_stream s,
+                                         const char **path);
+PK_EXTERN int64_t pk_cmd_timeout_ms(const pk_cmd *cmd);
+PK_EXTERN int64_t pk_cmd_drain_ms(const pk_cmd *cmd);
+PK_EXTERN pk_mechanism pk_cmd_mechanism(const pk_cmd *cmd);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* PK_RUNNER_IMPL_H */

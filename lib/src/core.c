@@ -1,0 +1,424 @@
+/* The core pump: receives events from any runner implementation and does
+ * capture, limits, line splitting, user callbacks, timeouts, cancellation
+ * and result assembly, so every runner behaves the same to user code. */
+#include "internal.h"
+
+#include <signal.h>
+#include <string.h>
+
+#define PK__MAX_LINE (1u << 20) /* longer lines are delivered in pieces */
+#define PK__DEFAULT_GRACE_MS 2000
+
+typedef struct capture {
+  pk__buf buf;     /* whole capture, or the kept head */
+  char *ring;      /* PK_LIMIT_TAIL: last `limit` bytes */
+  size_t ring_pos; /* next write position in ring */
+  bool ring_full;
+  pk__buf line; /* partial line for on_line */
+  char last;    /* last byte seen, for counting a final line */
+} capture;
+
+struct pk_events {
+  pk_proc *p;
+};
+
+struct pk_proc {
+  pk_runner *runner;
+  pk_cmd *cmd;
+  uv_loop_t *loop;
+  uv_loop_t own_loop;
+  bool own;
+  pk_start_opts opts;
+  pk_events ev;
+  pk_exec *exec;
+  uv_timer_t deadline, grace, defer;
+  int closing;
+  capture cap[3];
+  pk_result *res;
+  bool done, timed_out, cancelled;
+  int fail_err;
+  uint64_t t0;
+  pk_exit_info fail; /* a start that failed, reported from the loop */
+  char *fail_stage, *fail_msg;
+};
+
+/* ------------------------------------------------------------- capture */
+
+static int capture_store(pk_proc *p, int s, const char *buf, size_t len) {
+  capture *c = &p->cap[s];
+  size_t limit = p->cmd->limit_bytes;
+  switch (p->cmd->limit_policy) {
+  case PK_LIMIT_NONE:
+    return pk__buf_append(&c->buf, buf, len);
+  case PK_LIMIT_HEAD:
+  case PK_LIMIT_FAIL: {
+    size_t room = limit - c->buf.len;
+    size_t take = len < room ? len : room;
+    if (take < len)
+      p->res->truncated = true;
+    return pk__buf_append(&c->buf, buf, take);
+  }
+  case PK_LIMIT_TAIL:
+    if (c->ring == NULL && (c->ring = pk__malloc(limit)) == NULL)
+      return PK_ENOMEM;
+    if (len >= limit) {
+      memcpy(c->ring, buf + len - limit, limit);
+      c->ring_pos = 0;
+      c->ring_full = true;
+      return 0;
+    }
+    for (size_t done = 0; done < len;) {
+      size_t n = limit - c->ring_pos;
+      n = n < len - done ? n : len - done;
+      memcpy(c->ring + c->ring_pos, buf + done, n);
+      done += n;
+      c->ring_pos += n;
+      if (c->ring_pos == limit) {
+        c->ring_pos = 0;
+        c->ring_full = true;
+      }
+    }
+    return 0;
+  }
+  return PK_EINVAL;
+}
+
+/* Turn the tail ring into the result buffer. */
+static int capture_finish(pk_proc *p, int s) {
+  capture *c = &p->cap[s];
+  if (c->ring == NULL)
+    return 0;
+  size_t limit = p->cmd->limit_bytes;
+  int rc = 0;
+  if (c->ring_full) {
+    p->res->truncated |= p->res->total_bytes[s] > limit;
+    rc = pk__buf_append(&c->buf, c->ring + c->ring_pos, limit - c->ring_pos);
+  }
+  if (rc == 0)
+    rc = pk__buf_append(&c->buf, c->ring, c->ring_pos);
+  pk__free(c->ring);
+  c->ring = NULL;
+  return rc;
+}
+
+static void deliver_lines(pk_proc *p, int s, const char *buf, size_t len) {
+  capture *c = &p->cap[s];
+  while (len > 0) {
+    const char *nl = memchr(buf, '\n', len);
+    size_t n = nl ? (size_t)(nl - buf) : len;
+    if (c->line.len + n > PK__MAX_LINE)
+      n = PK__MAX_LINE - c->line.len;
+    if (pk__buf_append(&c->line, buf, n) != 0) {
+      p->fail_err = PK_ENOMEM;
+      return;
+    }
+    bool complete = (nl && n == (size_t)(nl - buf)) ||
+                    c->line.len == PK__MAX_LINE;
+    size_t used = n + (nl && n == (size_t)(nl - buf));
+    buf += used;
+    len -= used;
+    if (complete) {
+      p->opts.on_line(p, (pk_stream)s, c->line.data, c->line.len,
+                      p->opts.data);
+      c->line.len = 0;
+    }
+  }
+}
+
+static void count_lines(pk_proc *p, int s, const char *buf, size_t len) {
+  uint64_t n = 0;
+  for (const char *q = buf, *end = buf + len;
+       (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++)
+    n++;
+  p->res->total_lines[s] += n;
+  p->cap[s].last = buf[len - 1];
+}
+
+void pk_events_output(pk_events *ev, pk_stream s, const char *buf,
+                      size_t len) {
+  pk_proc *p = ev->p;
+  if (p->done || len == 0 || (s != PK_STDOUT && s != PK_STDERR))
+    return;
+  p->res->total_bytes[s] += len;
+  count_lines(p, s, buf, len);
+  if (p->opts.on_output != NULL)
+    p->opts.on_output(p, s, buf, len, p->opts.data);
+  if (p->opts.on_line != NULL)
+    deliver_lines(p, s, buf, len);
+  if (capture_store(p, s, buf, len) != 0 && p->fail_err == 0)
+    p->fail_err = PK_ENOMEM;
+  if (p->cmd->limit_policy == PK_LIMIT_FAIL &&
+      p->res->total_bytes[s] > p->cmd->limit_bytes && p->fail_err == 0) {
+    p->fail_err = PK_ETOOBIG;
+    p->runner->vt->signal(p->exec, SIGKILL);
+  }
+}
+
+/* --------------------------------------------------------- completion */
+
+static void set_str(char **slot, const char *s) {
+  pk__free(*slot);
+  *slot = s ? pk__strdup(s) : NULL;
+}
+
+static void finish_output(pk_proc *p) {
+  for (int s = PK_STDOUT; s <= PK_STDERR; s++) {
+    capture *c = &p->cap[s];
+    if (p->res->total_bytes[s] > 0 && c->last != '\n')
+      p->res->total_lines[s]++;
+    if (p->opts.on_line != NULL && c->line.len > 0)
+      p->opts.on_line(p, (pk_stream)s, c->line.data, c->line.len,
+                      p->opts.data);
+    pk__buf_release(&c->line);
+    if (capture_finish(p, s) != 0 && p->fail_err == 0)
+      p->fail_err = PK_ENOMEM;
+    p->res->out[s] = c->buf;
+    memset(&c->buf, 0, sizeof(c->buf));
+  }
+}
+
+static void set_outcome(pk_proc *p, const pk_exit_info *info) {
+  pk_result *r = p->res;
+  const char *prog = p->cmd->program;
+  r->code = info->outcome == PK_OUTCOME_EXITED ? info->code : -1;
+  r->signal = info->outcome == PK_OUTCOME_SIGNALLED ? info->signal : 0;
+  r->outcome = info->outcome;
+  if (p->timed_out) {
+    r->outcome = PK_OUTCOME_TIMED_OUT;
+    r->error = PK_ETIMEOUT;
+    pk__result_set_errmsg(r, "%s: timed out after %.3f s and was killed",
+                          prog, (double)p->cmd->timeout_ms / 1000.0);
+  } else if (p->cancelled) {
+    r->outcome = PK_OUTCOME_CANCELLED;
+    r->error = PK_ECANCELED;
+    pk__result_set_errmsg(r, "%s: cancelled", prog);
+  }
+  if (p->fail_err != 0 && r->error == 0) {
+    r->error = p->fail_err;
+    if (p->fail_err == PK_ETOOBIG)
+      pk__result_set_errmsg(r, "%s: output exceeded the %zu-byte limit",
+                            prog, p->cmd->limit_bytes);
+    else
+      pk__result_set_errmsg(r, "%s: %s", prog, pk_strerror(p->fail_err));
+  }
+}
+
+static void finish(pk_proc *p, const pk_exit_info *info) {
+  pk_result *r = p->res;
+  p->done = true;
+  uv_timer_stop(&p->deadline);
+  uv_timer_stop(&p->grace);
+  r->duration_ns = (int64_t)(pk__now_ns() - p->t0);
+  r->mechanism = info->mechanism;
+  r->incomplete = info->output_incomplete;
+  r->pid = info->pid;
+  set_str(&r->spawn_method, info->spawn_method);
+  finish_output(p);
+  if (info->error != 0) {
+    r->error = info->error;
+    r->os_errno = info->os_errno;
+    set_str(&r->stage, info->stage);
+    set_str(&r->errmsg, info->errmsg);
+    if (r->errmsg == NULL)
+      pk__result_set_errmsg(r, "%s: %s", p->cmd->program,
+                            pk_strerror(info->error));
+  } else {
+    set_outcome(p, info);
+  }
+  if (p->opts.on_exit != NULL)
+    p->opts.on_exit(p, p->opts.data);
+}
+
+void pk_events_exit(pk_events *ev, const pk_exit_info *info) {
+  if (!ev->p->done)
+    finish(ev->p, info);
+}
+
+/* ------------------------------------------------------------- timers */
+
+static void on_grace(uv_timer_t *t) {
+  pk_proc *p = t->data;
+  p->runner->vt->signal(p->exec, SIGKILL);
+}
+
+static void on_deadline(uv_timer_t *t) {
+  pk_proc *p = t->data;
+  const pk_cmd *c = p->cmd;
+  bool kill_now = c->grace_ms == 0 || c->soft_signal == SIGKILL;
+  int rc = p->runner->vt->signal(p->exec, kill_now ? SIGKILL : c->soft_signal);
+  if (rc == PK_ESRCH)
+    return; /* it exited just before the deadline: not a timeout */
+  p->timed_out = true;
+  if (!kill_now)
+    uv_timer_start(&p->grace, on_grace,
+                   (uint64_t)(c->grace_ms < 0 ? PK__DEFAULT_GRACE_MS
+                                              : c->grace_ms),
+                   0);
+}
+
+/* A start that failed completes from the loop, never inside pk_start. */
+static void on_defer(uv_timer_t *t) {
+  pk_proc *p = t->data;
+  finish(p, &p->fail);
+}
+
+/* -------------------------------------------------------------- handle */
+
+static int proc_init(pk_proc *p, pk_runner *r, const pk_cmd *cmd,
+                     const pk_start_opts *opts) {
+  p->runner = r;
+  p->ev.p = p;
+  if (opts != NULL)
+    p->opts = *opts;
+  int rc = pk_cmd_clone(cmd, &p->cmd);
+  if (rc != 0)
+    return rc;
+  if ((p->res = pk__result_new()) == NULL)
+    return PK_ENOMEM;
+  p->loop = p->opts.loop;
+  if (p->loop == NULL) {
+    if ((rc = uv_loop_init(&p->own_loop)) != 0)
+      return rc;
+    p->own = true;
+    p->loop = &p->own_loop;
+  }
+  uv_timer_t *timers[] = {&p->deadline, &p->grace, &p->defer};
+  for (size_t i = 0; i < 3; i++) {
+    uv_timer_init(p->loop, timers[i]);
+    timers[i]->data = p;
+  }
+  return 0;
+}
+
+static bool cmd_valid(const pk_cmd *c) {
+  if (c->stdin_mode == PK_STDIN_BYTES && c->stdin_data == NULL)
+    return false;
+  if (c->stdin_mode == PK_STDIN_FILE && c->stdin_path == NULL)
+    return false;
+  return true;
+}
+
+static void proc_free_now(pk_proc *p) {
+  pk_cmd_free(p->cmd);
+  pk_result_free(p->res);
+  pk__free(p->fail_stage);
+  pk__free(p->fail_msg);
+  for (int s = 0; s < 3; s++) {
+    pk__buf_release(&p->cap[s].line);
+    pk__free(p->cap[s].ring);
+  }
+  pk__free(p);
+}
+
+static void on_timer_closed(uv_handle_t *h) {
+  pk_proc *p = h->data;
+  if (--p->closing == 0 && !p->own)
+    proc_free_now(p);
+}
+
+static void proc_close(pk_proc *p) {
+  uv_timer_t *timers[] = {&p->deadline, &p->grace, &p->defer};
+  p->closing = 3;
+  for (size_t i = 0; i < 3; i++)
+    uv_close((uv_handle_t *)timers[i], on_timer_closed);
+  if (p->own) {
+    while (uv_run(p->loop, UV_RUN_DEFAULT) != 0)
+      ;
+    uv_loop_close(p->loop);
+    proc_free_now(p);
+  }
+}
+
+int pk_start(pk_runner *r, const pk_cmd *cmd, const pk_start_opts *opts,
+             pk_proc **out) {
+  if (out != NULL)
+    *out = NULL;
+  if (r == NULL || cmd == NULL || out == NULL || !cmd_valid(cmd))
+    return PK_EINVAL;
+  pk_proc *p = pk__calloc(1, sizeof(*p));
+  if (p == NULL)
+    return PK_ENOMEM;
+  int rc = proc_init(p, r, cmd, opts);
+  if (rc != 0) {
+    if (p->loop != NULL) {
+      proc_close(p);
+    } else {
+      proc_free_now(p);
+    }
+    return rc;
+  }
+  p->t0 = pk__now_ns();
+  pk_exit_info fail;
+  memset(&fail, 0, sizeof(fail));
+  rc = r->vt->start(r, p->cmd, p->loop, &p->ev, &p->exec, &fail);
+  if (rc != 0) {
+    p->fail = fail;
+    p->fail.error = rc;
+    p->fail_stage = fail.stage ? pk__strdup(fail.stage) : NULL;
+    p->fail_msg = fail.errmsg ? pk__strdup(fail.errmsg) : NULL;
+    p->fail.stage = p->fail_stage;
+    p->fail.errmsg = p->fail_msg;
+    p->fail.spawn_method = NULL;
+    p->exec = NULL;
+    uv_timer_start(&p->defer, on_defer, 0, 0);
+  } else if (p->cmd->timeout_ms > 0) {
+    uv_timer_start(&p->deadline, on_deadline, (uint64_t)p->cmd->timeout_ms,
+                   0);
+  }
+  *out = p;
+  return 0;
+}
+
+int pk_proc_wait(pk_proc *p) {
+  if (p == NULL || !p->own)
+    return PK_EINVAL;
+  while (!p->done) {
+    if (uv_run(p->loop, UV_RUN_ONCE) == 0 && !p->done)
+      return PK_EIO; /* a runner that never reports exit: a bug */
+  }
+  return p->res != NULL ? p->res->error : 0;
+}
+
+bool pk_proc_done(const pk_proc *p) { return p != NULL && p->done; }
+
+int pk_proc_kill(pk_proc *p, int sig) {
+  if (p == NULL || sig < 0 || sig >= NSIG)
+    return PK_EINVAL;
+  if (p->done || p->exec == NULL)
+    return PK_ESRCH;
+  int rc = p->runner->vt->signal(p->exec, sig);
+  if (rc == 0 && sig == SIGKILL && !p->timed_out)
+    p->cancelled = true;
+  return rc;
+}
+
+const pk_result *pk_proc_result(const pk_proc *p) {
+  return p != NULL && p->done ? p->res : NULL;
+}
+
+pk_result *pk_proc_take_result(pk_proc *p) {
+  if (p == NULL || !p->done)
+    return NULL;
+  pk_result *r = p->res;
+  p->res = NULL;
+  return r;
+}
+
+int pk_proc_pid(const pk_proc *p) {
+  if (p == NULL)
+    return 0;
+  if (p->done)
+    return p->res ? p->res->pid : 0;
+  return p->exec != NULL ? p->exec->pid : 0;
+}
+
+void pk_proc_free(pk_proc *p) {
+  if (p == NULL)
+    return;
+  if (p->exec != NULL) {
+    p->runner->vt->release(p->exec);
+    p->exec = NULL;
+  }
+  p->done = true;
+  proc_close(p);
+}

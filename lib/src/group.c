@@ -1,0 +1,113 @@
+/* Mechanism selection and dispatch to the containment backends. */
+#include "group.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+
+const char *pk_mechanism_name(pk_mechanism m) {
+  switch (m) {
+  case PK_MECH_CGROUP_V2:
+    return "cgroup_v2";
+  case PK_MECH_PROCESS_GROUP:
+    return "process_group";
+  case PK_MECH_JOB_OBJECT:
+    return "job_object";
+  default:
+    return "auto";
+  }
+}
+
+int pk_mechanism_parse(const char *name, pk_mechanism *out) {
+  static const pk_mechanism all[] = {PK_MECH_AUTO, PK_MECH_CGROUP_V2,
+                                     PK_MECH_PROCESS_GROUP,
+                                     PK_MECH_JOB_OBJECT};
+  if (name == NULL || out == NULL)
+    return PK_EINVAL;
+  for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
+    if (strcmp(name, pk_mechanism_name(all[i])) == 0) {
+      *out = all[i];
+      return 0;
+    }
+  }
+  return PK_EINVAL;
+}
+
+int pk_mechanism_available(pk_mechanism m) {
+  switch (m) {
+  case PK_MECH_AUTO:
+  case PK_MECH_PROCESS_GROUP:
+    return 0;
+  case PK_MECH_CGROUP_V2:
+    return pk__cgroup_base() != NULL ? 0 : PK_EUNSUPPORTED;
+  default:
+    return PK_EUNSUPPORTED;
+  }
+}
+
+pk_mechanism pk_mechanism_best(void) {
+  return pk__cgroup_base() != NULL ? PK_MECH_CGROUP_V2
+                                   : PK_MECH_PROCESS_GROUP;
+}
+
+int pk__mechanism_resolve(pk_mechanism want, pk_mechanism *out) {
+  if (want == PK_MECH_AUTO)
+    want = pk_mechanism_best();
+  int rc = pk_mechanism_available(want);
+  if (rc == 0)
+    *out = want;
+  return rc;
+}
+
+int pk__group_create(pk__group *g, pk_mechanism m, unsigned disable,
+                     char **msg) {
+  memset(g, 0, sizeof(*g));
+  g->dirfd = g->procsfd = g->eventsfd = -1;
+  g->mech = m;
+  g->disable = disable;
+  *msg = NULL;
+  if (m == PK_MECH_CGROUP_V2)
+    return pk__cgroup_create(g, msg);
+  if (m == PK_MECH_PROCESS_GROUP)
+    return 0;
+  *msg = pk__sprintf("mechanism %s is not supported on this platform",
+                     pk_mechanism_name(m));
+  return PK_EUNSUPPORTED;
+}
+
+void pk__group_set_leader(pk__group *g, pid_t pid) {
+  if (g->mech == PK_MECH_PROCESS_GROUP)
+    g->pgid = pid;
+}
+
+int pk__group_signal(pk__group *g, int sig) {
+  if (g->mech == PK_MECH_CGROUP_V2)
+    return pk__cgroup_signal(g, sig);
+  if (g->pgid <= 0)
+    return PK_ESRCH;
+  if (killpg(g->pgid, sig) < 0)
+    return errno == ESRCH ? PK_ESRCH : PK__ERR(errno);
+  return 0;
+}
+
+int pk__group_kill_all(pk__group *g, int timeout_ms) {
+  if (g->mech == PK_MECH_CGROUP_V2)
+    return pk__cgroup_kill_all(g, timeout_ms);
+  /* A process group cannot be waited on as a whole: SIGKILL is certain,
+   * and the caller reaps its own child. */
+  if (g->pgid > 0)
+    killpg(g->pgid, SIGKILL);
+  return 0;
+}
+
+bool pk__group_empty(pk__group *g) {
+  if (g->mech == PK_MECH_CGROUP_V2)
+    return pk__cgroup_empty(g);
+  return g->pgid <= 0 || (killpg(g->pgid, 0) < 0 && errno == ESRCH);
+}
+
+void pk__group_destroy(pk__group *g) {
+  if (g->mech == PK_MECH_CGROUP_V2)
+    pk__cgroup_destroy(g);
+  g->pgid = 0;
+}

@@ -1,0 +1,112 @@
+/* Internal declarations shared by lib/ sources. Not installed. */
+#ifndef PK_INTERNAL_H
+#define PK_INTERNAL_H
+
+#include "pk/runner_impl.h"
+
+#include <stdarg.h>
+
+/* ---- allocation (alloc.c) ---- */
+void *pk__malloc(size_t n);
+void *pk__calloc(size_t n, size_t size);
+void *pk__realloc(void *p, size_t n);
+void pk__free(void *p);
+char *pk__strdup(const char *s);
+void *pk__memdup(const void *p, size_t n);
+/* printf into a fresh heap string; NULL on ENOMEM. */
+char *pk__sprintf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+char *pk__vsprintf(const char *fmt, va_list ap);
+
+/* ---- growable byte buffer ---- */
+typedef struct pk__buf {
+  char *data;
+  size_t len;
+  size_t cap;
+} pk__buf;
+int pk__buf_append(pk__buf *b, const void *p, size_t n);
+void pk__buf_release(pk__buf *b);
+
+/* ---- command internals (cmd.c) ---- */
+typedef struct pk__env_op {
+  char *name;
+  char *value; /* NULL: remove */
+} pk__env_op;
+
+struct pk_cmd {
+  char *program;
+  char **args;
+  size_t nargs, cap_args;
+  pk__env_op *env_ops;
+  size_t nenv_ops;
+  bool env_clear;
+  char **inherit;
+  size_t ninherit;
+  char *cwd;
+  pk_stdin_mode stdin_mode;
+  char *stdin_data;
+  size_t stdin_len;
+  char *stdin_path;
+  pk_out_mode out_mode[3];
+  char *out_path[3];
+  pk_limit_policy limit_policy;
+  size_t limit_bytes;
+  int64_t timeout_ms, grace_ms, drain_ms;
+  int soft_signal;
+  int *accepted;
+  size_t naccepted;
+  bool set_user;
+  uid_t uid;
+  gid_t gid;
+  gid_t *groups;
+  size_t ngroups;
+  bool setsid;
+  bool set_umask;
+  unsigned umask;
+  bool pdeathsig;
+  pk_mechanism mechanism;
+};
+
+bool pk__cmd_accepts(const pk_cmd *cmd, int code);
+/* NULL-terminated envp for the child (heap; free with pk__strv_free). */
+int pk__cmd_build_env(const pk_cmd *cmd, char ***out);
+/* The PATH the lookup should use (borrowed; may be NULL). */
+const char *pk__cmd_path_env(const pk_cmd *cmd);
+void pk__strv_free(char **v);
+
+/* ---- result internals (result.c) ---- */
+struct pk_result {
+  pk_outcome outcome;
+  int code, signal;
+  int error;
+  char *errmsg;
+  char *stage;
+  int os_errno;
+  pk__buf out[3];
+  uint64_t total_bytes[3], total_lines[3];
+  bool truncated;
+  bool incomplete;
+  int64_t duration_ns;
+  pk_mechanism mechanism;
+  char *spawn_method;
+  int pid;
+};
+pk_result *pk__result_new(void);
+/* Replace the error message (printf-style). Keeps the old one on ENOMEM.*/
+void pk__result_set_errmsg(pk_result *r, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* ---- program lookup (path.c) ---- */
+/* Resolve program like execvp. On success *resolved is a heap path. On
+ * failure returns PK_ENOENT / PK_EACCES and *msg describes what was
+ * searched (heap). cwd is the child's cwd for relative PATH entries. */
+int pk__resolve_program(const char *program, const char *path_env,
+                        const char *cwd, char **resolved, char **msg);
+
+/* errno -> negative code (libuv values on Unix) */
+#define PK__ERR(e) (-(e))
+
+/* ---- time ---- */
+uint64_t pk__now_ns(void);
+
+#endif

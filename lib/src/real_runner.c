@@ -1,0 +1,676 @@
+/* The real runner: each run spawned by pk's own spawner into a fresh
+ * private group; output, exit and stdin driven by libuv; the whole tree
+ * torn down when the run ends, times out or is released. */
+#include "group.h"
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PK__READ_BUF (64 * 1024)
+#define PK__STDIN_INLINE (64 * 1024) /* written before spawn: never blocks */
+#define PK__TEARDOWN_MS 5000
+
+typedef struct real_runner {
+  pk_runner base;
+  pk_real_opts opts;
+} real_runner;
+
+typedef struct real_exec {
+  pk_exec base;
+  uv_loop_t *loop;
+  pk_events *ev;
+  const pk_cmd *cmd; /* borrowed: the core's copy outlives us */
+  pk__group group;
+  int pidfd;
+  const char *method;
+  unsigned disable;
+  /* exit */
+  uv_poll_t exit_poll; /* on the pidfd */
+  uv_signal_t sigchld; /* no pidfd: SIGCHLD plus a slow safety poll */
+  uv_timer_t exit_timer;
+  bool have_exit_poll, have_sigchld;
+  bool exited, reaped;
+  pk_outcome outcome;
+  int code, signo;
+  /* output */
+  uv_pipe_t out[3];
+  bool out_open[3];
+  char *rbuf;
+  uv_timer_t drain;
+  /* stdin */
+  int in_fd;
+  uv_poll_t in_poll;
+  bool have_in_poll;
+  size_t in_off;
+  /* lifecycle */
+  bool finished, released;
+  int closing;
+} real_exec;
+
+/* ------------------------------------------------------------ teardown */
+
+static void exec_maybe_free(real_exec *e) {
+  if (e->released && e->closing == 0) {
+    pk__free(e->rbuf);
+    pk__free(e);
+  }
+}
+
+static void on_closed(uv_handle_t *h) {
+  real_exec *e = h->data;
+  e->closing--;
+  exec_maybe_free(e);
+}
+
+static void close_handle(real_exec *e, void *h) {
+  uv_handle_t *hh = h;
+  if (uv_is_closing(hh))
+    return;
+  hh->data = e;
+  e->closing++;
+  uv_close(hh, on_closed);
+}
+
+static void close_out(real_exec *e, int s) {
+  if (!e->out_open[s])
+    return;
+  e->out_open[s] = false;
+  close_handle(e, &e->out[s]);
+}
+
+static void stop_stdin(real_exec *e) {
+  if (e->have_in_poll) {
+    uv_poll_stop(&e->in_poll);
+    close_handle(e, &e->in_poll);
+    e->have_in_poll = false;
+  }
+  if (e->in_fd >= 0)
+    close(e->in_fd);
+  e->in_fd = -1;
+}
+
+/* Record the exit status without reaping (the zombie keeps the pid and
+ * process group reserved until we are done with the tree). */
+static bool check_exit(real_exec *e) {
+  if (e->exited)
+    return true;
+  siginfo_t si;
+  memset(&si, 0, sizeof(si));
+  int rc;
+  if (e->pidfd >= 0)
+    rc = waitid((idtype_t)P_PIDFD, (id_t)e->pidfd, &si,
+                WEXITED | WNOHANG | WNOWAIT);
+  else
+    rc = waitid(P_PID, (id_t)e->base.pid, &si, WEXITED | WNOHANG | WNOWAIT);
+  if (rc != 0 || si.si_pid == 0)
+    return false;
+  e->exited = true;
+  if (si.si_code == CLD_EXITED) {
+    e->outcome = PK_OUTCOME_EXITED;
+    e->code = si.si_status;
+  } else {
+    e->outcome = PK_OUTCOME_SIGNALLED;
+    e->signo = si.si_status;
+  }
+  if (e->have_exit_poll)
+    uv_poll_stop(&e->exit_poll);
+  if (e->have_sigchld) {
+    uv_signal_stop(&e->sigchld);
+    uv_timer_stop(&e->exit_timer);
+  }
+  return true;
+}
+
+static void reap(real_exec *e) {
+  if (e->reaped || e->base.pid <= 0)
+    return;
+  siginfo_t si;
+  int rc;
+  do {
+    if (e->pidfd >= 0)
+      rc = waitid((idtype_t)P_PIDFD, (id_t)e->pidfd, &si, WEXITED);
+    else
+      rc = waitid(P_PID, (id_t)e->base.pid, &si, WEXITED);
+  } while (rc < 0 && errno == EINTR);
+  e->reaped = true;
+}
+
+/* Read what is left in a pipe whose writers are gone, then close it. */
+static void drain_rest(real_exec *e, int s) {
+  uv_os_fd_t fd;
+  if (!e->out_open[s] || uv_fileno((uv_handle_t *)&e->out[s], &fd) != 0)
+    return;
+  for (int i = 0; i < 64; i++) {
+    ssize_t n = read(fd, e->rbuf, PK__READ_BUF);
+    if (n <= 0)
+      break;
+    pk_events_output(e->ev, (pk_stream)s, e->rbuf, (size_t)n);
+  }
+  close_out(e, s);
+}
+
+/* Kill whatever is left of the tree, reap, release OS resources. */
+static void teardown(real_exec *e) {
+  if (e->group.mech == PK_MECH_PROCESS_GROUP)
+    pk__group_kill_all(&e->group, PK__TEARDOWN_MS); /* leader not reaped */
+  else if (!pk__group_empty(&e->group))
+    pk__group_kill_all(&e->group, PK__TEARDOWN_MS);
+  if (!e->exited && e->group.mech == PK_MECH_PROCESS_GROUP)
+    kill(e->base.pid, SIGKILL); /* it may have left its group (setsid) */
+  reap(e);
+  stop_stdin(e);
+  pk__group_destroy(&e->group);
+  if (e->have_exit_poll)
+    uv_poll_stop(&e->exit_poll);
+  if (e->pidfd >= 0)
+    close(e->pidfd);
+  e->pidfd = -1;
+}
+
+static void finish_run(real_exec *e) {
+  uv_timer_stop(&e->drain);
+  bool incomplete = e->out_open[PK_STDOUT] || e->out_open[PK_STDERR];
+  teardown(e);
+  drain_rest(e, PK_STDOUT);
+  drain_rest(e, PK_STDERR);
+  e->finished = true;
+  pk_exit_info info;
+  memset(&info, 0, sizeof(info));
+  info.outcome = e->outcome;
+  info.code = e->code;
+  info.signal = e->signo;
+  info.output_incomplete = incomplete;
+  info.mechanism = e->group.mech;
+  info.spawn_method = e->method;
+  info.pid = e->base.pid;
+  e->base.pid = 0;
+  pk_events_exit(e->ev, &info); /* last: the user may act on it */
+}
+
+static void on_drain(uv_timer_t *t) { finish_run(t->data); }
+
+static void maybe_finish(real_exec *e) {
+  if (e->finished || !check_exit(e))
+    return;
+  if (!e->out_open[PK_STDOUT] && !e->out_open[PK_STDERR]) {
+    finish_run(e);
+  } else if (!uv_is_active((uv_handle_t *)&e->drain)) {
+    int64_t ms = pk_cmd_drain_ms(e->cmd);
+    uv_timer_start(&e->drain, on_drain, (uint64_t)ms, 0);
+  }
+}
+
+/* --------------------------------------------------------- loop events */
+
+static void on_exit_poll(uv_poll_t *h, int status, int events) {
+  (void)status, (void)events;
+  maybe_finish(h->data);
+}
+
+static void on_sigchld(uv_signal_t *h, int sig) {
+  (void)sig;
+  maybe_finish(h->data);
+}
+
+static void on_exit_timer(uv_timer_t *t) { maybe_finish(t->data); }
+
+static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
+  (void)hint;
+  real_exec *e = h->data;
+  *buf = uv_buf_init(e->rbuf, PK__READ_BUF);
+}
+
+static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf) {
+  real_exec *e = h->data;
+  int s = h == (uv_stream_t *)&e->out[PK_STDOUT] ? PK_STDOUT : PK_STDERR;
+  if (n > 0) {
+    pk_events_output(e->ev, (pk_stream)s, buf->base, (size_t)n);
+    return;
+  }
+  if (n == 0)
+    return;
+  close_out(e, s);
+  maybe_finish(e);
+}
+
+/* Write to the child's stdin without letting SIGPIPE reach this process:
+ * block it around the write and consume one we caused. */
+static ssize_t write_nosigpipe(int fd, const char *p, size_t len) {
+  sigset_t pipe_set, old, pending;
+  sigemptyset(&pipe_set);
+  sigaddset(&pipe_set, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+  sigpending(&pending);
+  bool was_pending = sigismember(&pending, SIGPIPE);
+  ssize_t n = write(fd, p, len);
+  int err = errno;
+  if (n < 0 && err == EPIPE && !was_pending) {
+    struct timespec zero = {0, 0};
+    sigtimedwait(&pipe_set, NULL, &zero);
+  }
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  errno = err;
+  return n;
+}
+
+/* Returns true when stdin is finished (all written, or the child is not
+ * reading: EPIPE is not a failure, the child's exit status wins). */
+static bool pump_stdin(real_exec *e) {
+  size_t len;
+  const char *data = pk_cmd_stdin_data(e->cmd, &len);
+  while (e->in_off < len) {
+    ssize_t n = write_nosigpipe(e->in_fd, data + e->in_off, len - e->in_off);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return errno != EAGAIN;
+    e->in_off += (size_t)n;
+  }
+  return true;
+}
+
+static void on_stdin_writable(uv_poll_t *h, int status, int events) {
+  (void)events;
+  real_exec *e = h->data;
+  if (status < 0 || pump_stdin(e))
+    stop_stdin(e);
+}
+
+/* ------------------------------------------------------------- start */
+
+typedef struct fdplan {
+  int child[3];  /* fds the child gets at 0..2 (-1: unset) */
+  int parent[3]; /* our ends of capture pipes / stdin pipe */
+} fdplan;
+
+static void fdplan_close(fdplan *f, bool parent_too) {
+  for (int i = 0; i < 3; i++) {
+    if (f->child[i] > 2)
+      close(f->child[i]);
+    f->child[i] = -1;
+    if (parent_too && f->parent[i] >= 0)
+      close(f->parent[i]);
+    if (parent_too)
+      f->parent[i] = -1;
+  }
+}
+
+static int open_or_fail(const char *path, int flags, const char *what,
+                        char **msg) {
+  int fd = open(path, flags | O_CLOEXEC, 0666);
+  if (fd < 0)
+    *msg = pk__sprintf("cannot open %s %s: %s", what, path, strerror(errno));
+  return fd;
+}
+
+static int plan_stdin(const pk_cmd *cmd, fdplan *f, char **msg) {
+  switch (pk_cmd_stdin_mode(cmd)) {
+  case PK_STDIN_INHERIT:
+    f->child[0] = 0;
+    return 0;
+  case PK_STDIN_FILE:
+    f->child[0] = open_or_fail(pk_cmd_stdin_path(cmd), O_RDONLY,
+                               "stdin file", msg);
+    return f->child[0] < 0 ? PK_EIO : 0;
+  case PK_STDIN_BYTES: {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+      return errno == EMFILE || errno == ENFILE ? PK_ELIMIT : PK_EIO;
+    f->child[0] = p[0];
+    f->parent[0] = p[1];
+    return 0;
+  }
+  default:
+    f->child[0] = open_or_fail("/dev/null", O_RDONLY, "stdin", msg);
+    return f->child[0] < 0 ? PK_EIO : 0;
+  }
+}
+
+static int plan_output(const pk_cmd *cmd, int s, fdplan *f, char **msg) {
+  const char *path;
+  switch (pk_cmd_output_mode(cmd, (pk_stream)s, &path)) {
+  case PK_OUT_INHERIT:
+    f->child[s] = s;
+    return 0;
+  case PK_OUT_NULL:
+    f->child[s] = open_or_fail("/dev/null", O_WRONLY, "output", msg);
+    return f->child[s] < 0 ? PK_EIO : 0;
+  case PK_OUT_FILE:
+    f->child[s] = open_or_fail(path, O_WRONLY | O_CREAT | O_TRUNC,
+                               s == 1 ? "stdout file" : "stderr file", msg);
+    return f->child[s] < 0 ? PK_EIO : 0;
+  default: {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+      return errno == EMFILE || errno == ENFILE ? PK_ELIMIT : PK_EIO;
+    f->parent[s] = p[0];
+    f->child[s] = p[1];
+    return 0;
+  }
+  }
+}
+
+static int plan_fds(const pk_cmd *cmd, fdplan *f, char **msg) {
+  for (int i = 0; i < 3; i++)
+    f->child[i] = f->parent[i] = -1;
+  int rc = plan_stdin(cmd, f, msg);
+  for (int s = PK_STDOUT; rc == 0 && s <= PK_STDERR; s++)
+    rc = plan_output(cmd, s, f, msg);
+  if (rc == PK_ELIMIT)
+    *msg = pk__sprintf("out of file descriptors: %s", strerror(EMFILE));
+  if (rc != 0)
+    fdplan_close(f, true);
+  return rc;
+}
+
+/* Small stdin goes into the pipe before the spawn (it cannot block);
+ * larger stdin is pumped from the loop. */
+static int start_stdin(real_exec *e, int fd) {
+  size_t len;
+  pk_cmd_stdin_data(e->cmd, &len);
+  e->in_fd = fd;
+  if (fd < 0)
+    return 0;
+  if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0)
+    return PK_EIO;
+  if (pump_stdin(e)) {
+    stop_stdin(e);
+    return 0;
+  }
+  int rc = uv_poll_init(e->loop, &e->in_poll, fd);
+  if (rc == 0) {
+    e->have_in_poll = true;
+    e->in_poll.data = e;
+    rc = uv_poll_start(&e->in_poll, UV_WRITABLE, on_stdin_writable);
+  }
+  return rc;
+}
+
+static int watch_exit(real_exec *e) {
+  int rc;
+  if (e->pidfd >= 0) {
+    if ((rc = uv_poll_init(e->loop, &e->exit_poll, e->pidfd)) != 0)
+      return rc;
+    e->have_exit_poll = true;
+    e->exit_poll.data = e;
+    return uv_poll_start(&e->exit_poll, UV_READABLE, on_exit_poll);
+  }
+  if ((rc = uv_signal_init(e->loop, &e->sigchld)) != 0)
+    return rc;
+  uv_timer_init(e->loop, &e->exit_timer);
+  e->have_sigchld = true;
+  e->sigchld.data = e->exit_timer.data = e;
+  if ((rc = uv_signal_start(&e->sigchld, on_sigchld, SIGCHLD)) != 0)
+    return rc;
+  /* A SIGCHLD before the watcher existed is caught by the first check. */
+  return uv_timer_start(&e->exit_timer, on_exit_timer, 0, 50);
+}
+
+static int watch_output(real_exec *e, fdplan *f) {
+  for (int s = PK_STDOUT; s <= PK_STDERR; s++) {
+    if (f->parent[s] < 0)
+      continue;
+    fcntl(f->parent[s], F_SETPIPE_SZ, 1 << 20);
+    int rc = uv_pipe_init(e->loop, &e->out[s], 0);
+    if (rc != 0)
+      return rc;
+    e->out[s].data = e;
+    e->out_open[s] = true;
+    if ((rc = uv_pipe_open(&e->out[s], f->parent[s])) != 0)
+      return rc;
+    f->parent[s] = -1; /* owned by the pipe handle now */
+    if ((rc = uv_read_start((uv_stream_t *)&e->out[s], on_alloc, on_read)))
+      return rc;
+  }
+  return 0;
+}
+
+static void spawn_message(const pk_cmd *cmd, const pk__spawn_out *so,
+                          int rc, pk_exit_info *fail, char **msg) {
+  const char *stage = pk__stage_name(so->stage);
+  fail->stage = stage;
+  fail->os_errno = so->err;
+  if (rc == PK_EBADCWD)
+    *msg = pk__sprintf("%s: working directory %s is not usable (%s: %s)",
+                       cmd->program, cmd->cwd ? cmd->cwd : "?", stage,
+                       strerror(so->err));
+  else
+    *msg = pk__sprintf("%s: %s (%s: %s)", cmd->program, pk_strerror(rc),
+                       stage, strerror(so->err));
+}
+
+static void build_plan(real_exec *e, const pk_cmd *cmd, const char *path,
+                       char **argv, char **envp, fdplan *f,
+                       pk__spawn_plan *plan) {
+  memset(plan, 0, sizeof(*plan));
+  plan->path = path;
+  plan->argv = argv;
+  plan->envp = envp;
+  for (int i = 0; i < 3; i++)
+    plan->fd[i] = f->child[i];
+  plan->cwd = cmd->cwd;
+  plan->set_umask = cmd->set_umask;
+  plan->umask = (mode_t)cmd->umask;
+  plan->setsid = cmd->setsid;
+  plan->setpgid = e->group.mech == PK_MECH_PROCESS_GROUP;
+  plan->set_user = cmd->set_user;
+  plan->uid = cmd->uid;
+  plan->gid = cmd->gid;
+  plan->groups = cmd->groups;
+  plan->ngroups = cmd->ngroups;
+  plan->pdeathsig = cmd->pdeathsig;
+  plan->cgroup_dirfd = e->group.dirfd;
+  plan->cgroup_procsfd = e->group.procsfd;
+  plan->disable = e->disable;
+}
+
+static char **build_argv(const pk_cmd *cmd) {
+  char **argv = pk__calloc(cmd->nargs + 2, sizeof(char *));
+  if (argv == NULL)
+    return NULL;
+  argv[0] = cmd->program;
+  for (size_t i = 0; i < cmd->nargs; i++)
+    argv[i + 1] = cmd->args[i];
+  return argv;
+}
+
+/* Everything up to and including the spawn. */
+static int spawn_into(real_exec *e, const pk_cmd *cmd, fdplan *f,
+                      pk_exit_info *fail, char **msg) {
+  char *path = NULL, **envp = NULL, **argv = NULL;
+  int rc = pk__resolve_program(cmd->program, pk__cmd_path_env(cmd), cmd->cwd,
+                               &path, msg);
+  if (rc != 0) {
+    fail->stage = "lookup";
+    return rc;
+  }
+  if ((rc = pk__cmd_build_env(cmd, &envp)) != 0 ||
+      (argv = build_argv(cmd)) == NULL) {
+    rc = PK_ENOMEM;
+    goto out;
+  }
+  if ((rc = plan_fds(cmd, f, msg)) != 0)
+    goto out;
+  pk__spawn_plan plan;
+  build_plan(e, cmd, path, argv, envp, f, &plan);
+  pk__spawn_out so;
+  rc = pk__spawn(&plan, &so);
+  if (rc != 0) {
+    spawn_message(cmd, &so, rc, fail, msg);
+    fdplan_close(f, true);
+    goto out;
+  }
+  e->base.pid = so.pid;
+  e->pidfd = so.pidfd;
+  e->method = so.method;
+  pk__group_set_leader(&e->group, so.pid);
+  fdplan_close(f, false);
+out:
+  pk__free(path);
+  pk__free(argv);
+  pk__strv_free(envp);
+  return rc;
+}
+
+/* Undo a start that failed after the child existed. */
+static void abort_started(real_exec *e, fdplan *f) {
+  pk__group_kill_all(&e->group, PK__TEARDOWN_MS);
+  if (e->group.mech == PK_MECH_PROCESS_GROUP || !e->exited)
+    kill(e->base.pid, SIGKILL);
+  for (int s = PK_STDOUT; s <= PK_STDERR; s++)
+    if (f->parent[s] >= 0)
+      close(f->parent[s]);
+  e->exited = true;
+  teardown(e);
+  for (int s = PK_STDOUT; s <= PK_STDERR; s++)
+    close_out(e, s);
+}
+
+static void init_exec(real_exec *e, real_runner *rr, const pk_cmd *cmd,
+                      uv_loop_t *loop, pk_events *ev) {
+  e->base.runner = &rr->base;
+  e->loop = loop;
+  e->ev = ev;
+  e->cmd = cmd;
+  e->pidfd = -1;
+  e->in_fd = -1;
+  e->method = "";
+  e->disable = rr->opts.disable;
+  e->group.dirfd = e->group.procsfd = e->group.eventsfd = -1;
+  uv_timer_init(loop, &e->drain);
+  e->drain.data = e;
+}
+
+static void release_handles(real_exec *e) {
+  e->released = true;
+  for (int s = PK_STDOUT; s <= PK_STDERR; s++)
+    close_out(e, s);
+  stop_stdin(e);
+  if (e->have_exit_poll)
+    close_handle(e, &e->exit_poll);
+  if (e->have_sigchld) {
+    close_handle(e, &e->sigchld);
+    close_handle(e, &e->exit_timer);
+  }
+  close_handle(e, &e->drain);
+  exec_maybe_free(e);
+}
+
+static int real_start(pk_runner *self, const pk_cmd *cmd, uv_loop_t *loop,
+                      pk_events *ev, pk_exec **out, pk_exit_info *fail) {
+  real_runner *rr = (real_runner *)self;
+  char *msg = NULL;
+  pk_mechanism mech;
+  pk_mechanism want = cmd->mechanism != PK_MECH_AUTO ? cmd->mechanism
+                                                      : rr->opts.mechanism;
+  if (pk__mechanism_resolve(want, &mech) != 0) {
+    fail->errmsg = "containment mechanism not available on this host";
+    fail->stage = "group";
+    return PK_EUNSUPPORTED;
+  }
+  real_exec *e = pk__calloc(1, sizeof(*e));
+  char *rbuf = pk__malloc(PK__READ_BUF);
+  if (e == NULL || rbuf == NULL) {
+    pk__free(e);
+    pk__free(rbuf);
+    return PK_ENOMEM;
+  }
+  init_exec(e, rr, cmd, loop, ev);
+  e->rbuf = rbuf;
+  fdplan f;
+  for (int i = 0; i < 3; i++)
+    f.child[i] = f.parent[i] = -1;
+  int rc = pk__group_create(&e->group, mech, e->disable, &msg);
+  if (rc == 0 && (rc = spawn_into(e, cmd, &f, fail, &msg)) != 0)
+    pk__group_destroy(&e->group);
+  if (rc == 0) {
+    int in_fd = f.parent[0];
+    f.parent[0] = -1;
+    if ((rc = watch_output(e, &f)) == 0 && (rc = watch_exit(e)) == 0)
+      rc = start_stdin(e, in_fd);
+    else if (in_fd >= 0)
+      close(in_fd);
+    if (rc != 0) {
+      abort_started(e, &f);
+      msg = pk__sprintf("%s: cannot watch the child: %s", cmd->program,
+                        uv_strerror(rc));
+      rc = PK_ESPAWN;
+    }
+  }
+  if (rc != 0) {
+    static __thread char msgbuf[1024];
+    snprintf(msgbuf, sizeof(msgbuf), "%s", msg ? msg : pk_strerror(rc));
+    pk__free(msg);
+    fail->errmsg = msgbuf;
+    fail->mechanism = mech;
+    release_handles(e);
+    return rc;
+  }
+  *out = &e->base;
+  return 0;
+}
+
+static int real_signal(pk_exec *base, int sig) {
+  real_exec *e = (real_exec *)base;
+  if (e->finished)
+    return PK_ESRCH;
+  if (check_exit(e)) {
+    if (sig == SIGKILL) /* the child is gone; its descendants must go */
+      pk__group_signal(&e->group, SIGKILL);
+    return PK_ESRCH;
+  }
+  if (sig == 0)
+    return 0;
+  int rc = pk__group_signal(&e->group, sig);
+  if (rc == PK_ESRCH && e->group.mech == PK_MECH_CGROUP_V2)
+    return PK_ESRCH;
+  if (e->group.mech == PK_MECH_PROCESS_GROUP && e->cmd->setsid == false &&
+      rc != 0)
+    kill(e->base.pid, sig);
+  return rc == PK_ESRCH ? 0 : rc;
+}
+
+static void real_release(pk_exec *base) {
+  real_exec *e = (real_exec *)base;
+  if (!e->finished) {
+    uv_timer_stop(&e->drain);
+    teardown(e);
+    e->finished = true;
+  }
+  release_handles(e);
+}
+
+static void real_destroy(pk_runner *self) { pk__free(self); }
+
+static const pk_runner_vtable real_vtable = {
+    .name = "real",
+    .start = real_start,
+    .signal = real_signal,
+    .release = real_release,
+    .destroy = real_destroy,
+};
+
+int pk_real_runner_new(const pk_real_opts *opts, pk_runner **out) {
+  if (out == NULL)
+    return PK_EINVAL;
+  *out = NULL;
+  real_runner *r = pk__calloc(1, sizeof(*r));
+  if (r == NULL)
+    return PK_ENOMEM;
+  r->base.vt = &real_vtable;
+  if (opts != NULL)
+    r->opts = *opts;
+  if (r->opts.mechanism != PK_MECH_AUTO &&
+      pk_mechanism_available(r->opts.mechanism) != 0) {
+    pk__free(r);
+    return PK_EUNSUPPORTED;
+  }
+  *out = &r->base;
+  return 0;
+}

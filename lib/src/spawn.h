@@ -1,0 +1,65 @@
+/* The raw spawner: one child, prepared entirely in the parent, started
+ * with a CLONE_VM|CLONE_VFORK clone so its cost does not depend on the
+ * parent's memory. Not installed. */
+#ifndef PK_SPAWN_H
+#define PK_SPAWN_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+enum pk__stage {
+  PK__STAGE_NONE = 0,
+  PK__STAGE_CLONE,
+  PK__STAGE_SIGNALS,
+  PK__STAGE_CGROUP,
+  PK__STAGE_SETSID,
+  PK__STAGE_SETPGID,
+  PK__STAGE_CHDIR,
+  PK__STAGE_FDS,
+  PK__STAGE_CLOSE_FDS,
+  PK__STAGE_SETGROUPS,
+  PK__STAGE_SETGID,
+  PK__STAGE_SETUID,
+  PK__STAGE_PDEATHSIG,
+  PK__STAGE_EXEC,
+};
+
+const char *pk__stage_name(int stage);
+
+typedef struct pk__spawn_plan {
+  const char *path;  /* resolved program path */
+  char *const *argv; /* NULL-terminated */
+  char *const *envp; /* NULL-terminated */
+  int fd[3];         /* placed at 0, 1, 2 */
+  const char *cwd;   /* NULL: inherit */
+  bool set_umask;
+  mode_t umask;
+  bool setsid;
+  bool setpgid; /* new process group (process_group mechanism) */
+  bool set_user;
+  uid_t uid;
+  gid_t gid;
+  const gid_t *groups;
+  size_t ngroups;
+  bool pdeathsig;
+  int cgroup_dirfd;   /* -1: none. Used by clone3 CLONE_INTO_CGROUP */
+  int cgroup_procsfd; /* -1: none. Written by the child otherwise */
+  unsigned disable;   /* PK_NO_* */
+} pk__spawn_plan;
+
+typedef struct pk__spawn_out {
+  pid_t pid;
+  int pidfd;          /* -1 when pidfds are unavailable */
+  const char *method; /* static string */
+  int stage;          /* failing stage, PK__STAGE_NONE on success */
+  int err;            /* errno at that stage */
+} pk__spawn_out;
+
+/* Spawn. Returns 0 on success (child exec'd); else a negative PK_E code
+ * with out->stage/out->err set; a child that failed is already reaped. */
+int pk__spawn(const pk__spawn_plan *plan, pk__spawn_out *out);
+
+/* Classify a failed stage/errno into a PK_E code. */
+int pk__spawn_error_code(int stage, int err);
+
+#endif

@@ -1,0 +1,396 @@
+/* Linux spawner. The parent prepares everything (argv, envp, resolved
+ * path, fd plan, cgroup fds); the child runs raw system calls only and
+ * reports a failure as {stage, errno} over a close-on-exec pipe.
+ *
+ * Paths, best first (each has a tested fallback, see PK_NO_*):
+ *   clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD|CLONE_INTO_CGROUP)
+ *   clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD), cgroup joined by the child
+ *   clone(CLONE_VM|CLONE_VFORK) + pidfd_open
+ *   clone(CLONE_VM|CLONE_VFORK) with no pidfd (exit seen through SIGCHLD)
+ * CLONE_VM keeps the cost independent of the parent's memory. While the
+ * child shares our memory it touches nothing but its own stack and the
+ * plan, and never calls a libc function that takes locks or uses TLS
+ * state beyond errno.
+ */
+#include "spawn.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/sched.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+#define PK__CHILD_STACK (64 * 1024)
+
+const char *pk__stage_name(int stage) {
+  static const char *const names[] = {
+      "none",   "clone",     "signals",   "cgroup", "setsid",
+      "setpgid", "chdir",    "fds",       "close_fds", "setgroups",
+      "setgid", "setuid",    "pdeathsig", "exec"};
+  if (stage < 0 || (size_t)stage >= sizeof(names) / sizeof(names[0]))
+    return "unknown";
+  return names[stage];
+}
+
+int pk__spawn_error_code(int stage, int err) {
+  if (stage == PK__STAGE_CHDIR)
+    return PK_EBADCWD;
+  if (stage == PK__STAGE_EXEC) {
+    if (err == ENOENT || err == ENOTDIR)
+      return PK_ENOENT;
+    if (err == EACCES || err == EPERM)
+      return PK_EACCES;
+    if (err == ENOEXEC)
+      return PK_ENOEXEC;
+  }
+  if (stage == PK__STAGE_CLONE && (err == EMFILE || err == ENFILE ||
+                                   err == EAGAIN || err == ENOMEM))
+    return PK_ELIMIT;
+  return PK_ESPAWN;
+}
+
+/* ------------------------------------------------------------ the child */
+
+typedef struct child_ctx {
+  const pk__spawn_plan *plan;
+  int errfd;
+  pid_t parent;
+  bool join_cgroup; /* write to cgroup.procs (no CLONE_INTO_CGROUP) */
+  int max_fd;
+} child_ctx;
+
+/* The kernel's struct sigaction layout for rt_sigaction. */
+struct kernel_sigaction {
+  void (*handler)(int);
+  unsigned long flags;
+  void (*restorer)(void);
+  uint64_t mask;
+};
+
+#define PK__NOSAN __attribute__((no_sanitize("address", "undefined", "thread")))
+
+PK__NOSAN static long sys(long nr, long a, long b, long c, long d) {
+  return syscall(nr, a, b, c, d);
+}
+
+PK__NOSAN __attribute__((noreturn)) static void child_fail(child_ctx *c,
+                                                           int stage) {
+  int msg[2] = {stage, errno};
+  while (sys(SYS_write, c->errfd, (long)msg, sizeof(msg), 0) < 0 &&
+         errno == EINTR)
+    ;
+  sys(SYS_exit_group, 127, 0, 0, 0);
+  __builtin_unreachable();
+}
+
+/* Move each source fd out of 0..2 first so dup2 cannot clobber another. */
+PK__NOSAN static int child_place_fds(const pk__spawn_plan *p) {
+  int fd[3];
+  for (int i = 0; i < 3; i++) {
+    fd[i] = p->fd[i];
+    if (fd[i] >= 0 && fd[i] < 3 && fd[i] != i) {
+      long nfd = sys(SYS_fcntl, fd[i], F_DUPFD_CLOEXEC, 3, 0);
+      if (nfd < 0)
+        return -1;
+      fd[i] = (int)nfd;
+    }
+  }
+  for (int i = 0; i < 3; i++) {
+    if (fd[i] == i) {
+      if (sys(SYS_fcntl, i, F_SETFD, 0, 0) < 0)
+        return -1;
+    } else if (sys(SYS_dup2, fd[i], i, 0, 0) < 0) {
+      return -1;
+    }
+  }
+  return 0;
+}
+
+/* Mark every fd >= 3 close-on-exec (the error pipe already is). */
+PK__NOSAN static int child_close_fds(child_ctx *c) {
+  if (!(c->plan->disable & PK_NO_CLOSE_RANGE) &&
+      sys(SYS_close_range, 3, ~0L, CLOSE_RANGE_CLOEXEC, 0) == 0)
+    return 0;
+  long dir = sys(SYS_open, (long)"/proc/self/fd",
+                 O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0, 0);
+  if (dir >= 0) {
+    char buf[4096] __attribute__((aligned(8)));
+    long n;
+    while ((n = sys(SYS_getdents64, dir, (long)buf, sizeof(buf), 0)) > 0) {
+      for (long off = 0; off < n;) {
+        struct {
+          uint64_t ino;
+          int64_t off;
+          unsigned short reclen;
+          unsigned char type;
+          char name[];
+        } *d = (void *)(buf + off);
+        int fd = 0;
+        const char *s = d->name;
+        for (; *s >= '0' && *s <= '9'; s++)
+          fd = fd * 10 + (*s - '0');
+        if (*s == '\0' && s != d->name && fd > 2 && fd != dir)
+          sys(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC, 0);
+        off += d->reclen;
+      }
+    }
+    sys(SYS_close, dir, 0, 0, 0);
+    if (n == 0)
+      return 0;
+  }
+  for (int fd = 3; fd < c->max_fd; fd++)
+    sys(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC, 0);
+  return 0;
+}
+
+PK__NOSAN static int child_main(void *arg) {
+  child_ctx *c = arg;
+  const pk__spawn_plan *p = c->plan;
+  struct kernel_sigaction dfl;
+  memset(&dfl, 0, sizeof(dfl));
+  dfl.handler = SIG_DFL;
+  for (int sig = 1; sig < 65; sig++) {
+    if (sig != SIGKILL && sig != SIGSTOP)
+      sys(SYS_rt_sigaction, sig, (long)&dfl, 0, 8);
+  }
+  if (c->join_cgroup &&
+      sys(SYS_write, p->cgroup_procsfd, (long)"0", 1, 0) < 0)
+    child_fail(c, PK__STAGE_CGROUP);
+  if (p->setsid && sys(SYS_setsid, 0, 0, 0, 0) < 0)
+    child_fail(c, PK__STAGE_SETSID);
+  if (!p->setsid && p->setpgid && sys(SYS_setpgid, 0, 0, 0, 0) < 0)
+    child_fail(c, PK__STAGE_SETPGID);
+  if (p->cwd != NULL && sys(SYS_chdir, (long)p->cwd, 0, 0, 0) < 0)
+    child_fail(c, PK__STAGE_CHDIR);
+  if (p->set_umask)
+    sys(SYS_umask, (long)p->umask, 0, 0, 0);
+  if (child_place_fds(p) < 0)
+    child_fail(c, PK__STAGE_FDS);
+  if (child_close_fds(c) < 0)
+    child_fail(c, PK__STAGE_CLOSE_FDS);
+  if (p->set_user) {
+    if (sys(SYS_setgroups, (long)p->ngroups, (long)p->groups, 0, 0) < 0)
+      child_fail(c, PK__STAGE_SETGROUPS);
+    if (sys(SYS_setresgid, p->gid, p->gid, p->gid, 0) < 0)
+      child_fail(c, PK__STAGE_SETGID);
+    if (sys(SYS_setresuid, p->uid, p->uid, p->uid, 0) < 0)
+      child_fail(c, PK__STAGE_SETUID);
+  }
+  if (p->pdeathsig) {
+    if (sys(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0) < 0)
+      child_fail(c, PK__STAGE_PDEATHSIG);
+    if (sys(SYS_getppid, 0, 0, 0, 0) != c->parent)
+      sys(SYS_exit_group, 127, 0, 0, 0);
+  }
+  uint64_t empty = 0;
+  sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)&empty, 0, 8);
+  sys(SYS_execve, (long)p->path, (long)p->argv, (long)p->envp, 0);
+  child_fail(c, PK__STAGE_EXEC);
+}
+
+/* ------------------------------------------------------- clone variants */
+
+#if defined(__x86_64__)
+/* long pk__clone3_vm(struct clone_args *args, size_t size,
+ *                    int (*fn)(void *), void *arg)
+ * Parent: returns the pid (or -errno). Child: runs fn(arg) on the new
+ * stack, then exits with its return value. rdx and r8 survive syscall. */
+long pk__clone3_vm(struct clone_args *args, size_t size, int (*fn)(void *),
+                   void *arg);
+__asm__(".text\n"
+        ".globl pk__clone3_vm\n"
+        ".hidden pk__clone3_vm\n"
+        ".type pk__clone3_vm,@function\n"
+        "pk__clone3_vm:\n"
+        "  movq %rcx, %r8\n"
+        "  movl $435, %eax\n"
+        "  syscall\n"
+        "  testq %rax, %rax\n"
+        "  jz 1f\n"
+        "  ret\n"
+        "1:\n"
+        "  xorl %ebp, %ebp\n"
+        "  movq %r8, %rdi\n"
+        "  callq *%rdx\n"
+        "  movl %eax, %edi\n"
+        "  movl $231, %eax\n"
+        "  syscall\n"
+        "  hlt\n"
+        ".size pk__clone3_vm, .-pk__clone3_vm\n");
+#define PK__HAVE_CLONE3_VM 1
+#endif
+
+static int spawn_clone3(child_ctx *c, char *stack, pk__spawn_out *out) {
+#ifdef PK__HAVE_CLONE3_VM
+  int pidfd = -1;
+  struct clone_args args;
+  memset(&args, 0, sizeof(args));
+  args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD;
+  args.pidfd = (__u64)(uintptr_t)&pidfd;
+  args.exit_signal = SIGCHLD;
+  args.stack = (__u64)(uintptr_t)stack;
+  args.stack_size = PK__CHILD_STACK;
+  if (c->plan->cgroup_dirfd >= 0) {
+    args.flags |= CLONE_INTO_CGROUP;
+    args.cgroup = (__u64)(unsigned)c->plan->cgroup_dirfd;
+  }
+  c->join_cgroup = false;
+  long pid = pk__clone3_vm(&args, sizeof(args), child_main, c);
+  if (pid < 0)
+    return (int)-pid;
+  out->pid = (pid_t)pid;
+  out->pidfd = pidfd;
+  out->method = "clone3";
+  return 0;
+#else
+  (void)c, (void)stack, (void)out;
+  return ENOSYS;
+#endif
+}
+
+static int spawn_clone(child_ctx *c, char *stack, bool want_pidfd,
+                       pk__spawn_out *out) {
+  int pidfd = -1;
+  int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+  if (want_pidfd)
+    flags |= CLONE_PIDFD;
+  c->join_cgroup = c->plan->cgroup_procsfd >= 0;
+  pid_t pid = clone(child_main, stack + PK__CHILD_STACK, flags, c,
+                    want_pidfd ? &pidfd : NULL);
+  if (pid < 0)
+    return errno;
+  out->pid = pid;
+  out->pidfd = want_pidfd ? pidfd : -1;
+  out->method = want_pidfd ? "clone" : "clone+nopidfd";
+  if (!want_pidfd && !(c->plan->disable & PK_NO_PIDFD)) {
+    long fd = syscall(SYS_pidfd_open, pid, 0);
+    if (fd >= 0) {
+      out->pidfd = (int)fd;
+      out->method = "clone+pidfd_open";
+    }
+  }
+  return 0;
+}
+
+/* Only these mean "this way of cloning is not available here". */
+static bool clone_unsupported(int err) {
+  return err == ENOSYS || err == EINVAL || err == EPERM ||
+         err == E2BIG;
+}
+
+static int do_clone(child_ctx *c, char *stack, pk__spawn_out *out) {
+  unsigned dis = c->plan->disable;
+  int err = ENOSYS;
+  if (!(dis & PK_NO_CLONE3)) {
+    err = spawn_clone3(c, stack, out);
+    if (err == 0 || !clone_unsupported(err))
+      return err;
+  }
+  if (!(dis & PK_NO_PIDFD)) {
+    err = spawn_clone(c, stack, true, out);
+    if (err == 0 || !clone_unsupported(err))
+      return err;
+  }
+  return spawn_clone(c, stack, false, out);
+}
+
+/* Reap a child that failed before exec. */
+static void reap(pid_t pid, int pidfd) {
+  siginfo_t si;
+  int rc;
+  do {
+    if (pidfd >= 0)
+      rc = waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED);
+    else
+      rc = waitid(P_PID, (id_t)pid, &si, WEXITED);
+  } while (rc < 0 && errno == EINTR);
+  if (rc < 0 && pidfd >= 0)
+    waitpid(pid, NULL, 0);
+}
+
+static int max_fd(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+      rl.rlim_cur < (1u << 20))
+    return (int)rl.rlim_cur;
+  return 1 << 16;
+}
+
+int pk__spawn(const pk__spawn_plan *plan, pk__spawn_out *out) {
+  out->pid = 0;
+  out->pidfd = -1;
+  out->method = "";
+  out->stage = PK__STAGE_NONE;
+  out->err = 0;
+  int errpipe[2];
+  if (pipe2(errpipe, O_CLOEXEC) < 0) {
+    out->stage = PK__STAGE_CLONE;
+    out->err = errno;
+    return pk__spawn_error_code(out->stage, out->err);
+  }
+  char *stack = mmap(NULL, PK__CHILD_STACK, PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+  if (stack == MAP_FAILED) {
+    out->stage = PK__STAGE_CLONE;
+    out->err = errno;
+    close(errpipe[0]);
+    close(errpipe[1]);
+    return pk__spawn_error_code(out->stage, out->err);
+  }
+  child_ctx ctx = {.plan = plan,
+                   .errfd = errpipe[1],
+                   .parent = getpid(),
+                   .max_fd = plan->disable & PK_NO_CLOSE_RANGE ? max_fd()
+                                                                : 0};
+  if (ctx.max_fd == 0)
+    ctx.max_fd = max_fd();
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  int saved_errno = errno;
+  int err = do_clone(&ctx, stack, out);
+  errno = saved_errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  close(errpipe[1]);
+  munmap(stack, PK__CHILD_STACK);
+  if (err != 0) {
+    close(errpipe[0]);
+    out->stage = PK__STAGE_CLONE;
+    out->err = err;
+    return pk__spawn_error_code(out->stage, out->err);
+  }
+  int msg[2];
+  ssize_t n;
+  do
+    n = read(errpipe[0], msg, sizeof(msg));
+  while (n < 0 && errno == EINTR);
+  close(errpipe[0]);
+  if (n == 0)
+    return 0;
+  out->stage = n == (ssize_t)sizeof(msg) ? msg[0] : PK__STAGE_CLONE;
+  out->err = n == (ssize_t)sizeof(msg) ? msg[1] : EIO;
+  reap(out->pid, out->pidfd);
+  if (out->pidfd >= 0)
+    close(out->pidfd);
+  out->pidfd = -1;
+  return pk__spawn_error_code(out->stage, out->err);
+}
