@@ -1,0 +1,177 @@
+#include "harness.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *pk__cgroup_base(void); /* internal, for leak checks */
+
+uint64_t pkt_now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+int pkt_setup(void **state) {
+  (void)state;
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+    return -1;
+  uv_loop_t loop;
+  if (uv_loop_init(&loop) != 0)
+    return -1;
+  uv_loop_close(&loop);
+  (void)pk_mechanism_best();
+  return 0;
+}
+
+static int list_fds(int *out, int max) {
+  DIR *d = opendir("/proc/self/fd");
+  assert_non_null(d);
+  int n = 0, self = dirfd(d);
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.')
+      continue;
+    int fd = atoi(e->d_name);
+    if (fd != self && n < max)
+      out[n++] = fd;
+  }
+  closedir(d);
+  return n;
+}
+
+/* Pids listed in /proc/self/task/ * /children. */
+static int list_children(pid_t *out, int max) {
+  DIR *d = opendir("/proc/self/task");
+  assert_non_null(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] == '.')
+      continue;
+    char path[300];
+    snprintf(path, sizeof(path), "/proc/self/task/%.64s/children", e->d_name);
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+      continue;
+    long pid;
+    while (fscanf(f, "%ld", &pid) == 1)
+      if (n < max)
+        out[n++] = (pid_t)pid;
+    fclose(f);
+  }
+  closedir(d);
+  return n;
+}
+
+int pkt_count_children(void) {
+  pid_t pids[4096];
+  return list_children(pids, 4096);
+}
+
+int pkt_reap_children(void) {
+  pid_t pids[4096];
+  int n = list_children(pids, 4096), reaped = 0;
+  for (int i = 0; i < n; i++)
+    if (waitpid(pids[i], NULL, WNOHANG) == pids[i])
+      reaped++;
+  return reaped;
+}
+
+int pkt_count_cgroups(void) {
+  const char *base = pk__cgroup_base();
+  if (base == NULL)
+    return -1;
+  DIR *d = opendir(base);
+  if (d == NULL)
+    return -1;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL)
+    if (strncmp(e->d_name, "pk-", 3) == 0 &&
+        strncmp(e->d_name, "pk-probe-", 9) != 0)
+      n++;
+  closedir(d);
+  return n;
+}
+
+int pkt_pid_alive(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "re");
+  if (f == NULL)
+    return 0;
+  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *rp = strrchr(buf, ')');
+  return rp != NULL && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+}
+
+void pkt_snapshot_take(pkt_snapshot *s) {
+  memset(s, 0, sizeof(*s));
+  s->nfds = list_fds(s->fds, 256);
+  s->nchildren = pkt_count_children();
+  s->ncgroups = pkt_count_cgroups();
+}
+
+void pkt_snapshot_check(const pkt_snapshot *s) {
+  uint64_t deadline = pkt_now_ms() + 5000;
+  while (pkt_count_children() > s->nchildren && pkt_now_ms() < deadline) {
+    if (pkt_reap_children() == 0)
+      usleep(2000);
+  }
+  int children = pkt_count_children();
+  if (children != s->nchildren)
+    fail_msg("child processes: %d before, %d after", s->nchildren, children);
+  int fds[256];
+  int n = list_fds(fds, 256);
+  if (n != s->nfds) {
+    char path[64], target[256];
+    for (int i = 0; i < n; i++) {
+      snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[i]);
+      ssize_t l = readlink(path, target, sizeof(target) - 1);
+      target[l > 0 ? l : 0] = '\0';
+      print_message("fd %d -> %s\n", fds[i], target);
+    }
+    fail_msg("open fds: %d before, %d after", s->nfds, n);
+  }
+  int cg = pkt_count_cgroups();
+  if (cg != s->ncgroups)
+    fail_msg("pk cgroup directories: %d before, %d after", s->ncgroups, cg);
+}
+
+pk_cmd *pkt_fixture(const char *mode, ...) {
+  pk_cmd *cmd;
+  PKT_ASSERT_OK(pk_cmd_new(PK_FIXTURE, &cmd));
+  PKT_ASSERT_OK(pk_cmd_arg(cmd, mode));
+  va_list ap;
+  va_start(ap, mode);
+  const char *a;
+  while ((a = va_arg(ap, const char *)) != NULL)
+    PKT_ASSERT_OK(pk_cmd_arg(cmd, a));
+  va_end(ap);
+  return cmd;
+}
+
+pk_runner *pkt_runner(pk_mechanism m, unsigned disable) {
+  pk_real_opts o = {.mechanism = m, .disable = disable};
+  pk_runner *r;
+  PKT_ASSERT_OK(pk_real_runner_new(&o, &r));
+  return r;
+}
+
+int pkt_mechanisms(pk_mechanism *out) {
+  int n = 0;
+  if (pk_mechanism_available(PK_MECH_CGROUP_V2) == 0)
+    out[n++] = PK_MECH_CGROUP_V2;
+  out[n++] = PK_MECH_PROCESS_GROUP;
+  return n;
+}

@@ -1,0 +1,61 @@
+/* Test harness shared by every suite: fixture path, leak snapshots,
+ * subreaper set-up and small helpers. */
+#ifndef PK_TEST_HARNESS_H
+#define PK_TEST_HARNESS_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <pk/pk.h>
+#include <sys/types.h>
+
+/* What a real-process test must leave as it found: open fds, child
+ * processes (including zombies), pk cgroup directories. */
+typedef struct pkt_snapshot {
+  int nfds;
+  int fds[256];
+  int nchildren;
+  int ncgroups;
+} pkt_snapshot;
+
+/* Once per test program (a cmocka group setup is a good place): make
+ * this process a child subreaper (orphans of the trees we start become
+ * our children and are reaped by pid), and warm up libuv's and pk's
+ * process-wide state so snapshots taken afterwards are stable. */
+int pkt_setup(void **state);
+void pkt_snapshot_take(pkt_snapshot *s);
+/* Fail the test if fds, children or cgroup dirs differ from s. Waits up
+ * to 5 s for orphans reparented to us to be reaped (by pid). */
+void pkt_snapshot_check(const pkt_snapshot *s);
+
+/* Number of direct children of this process (any thread), zombies too. */
+int pkt_count_children(void);
+/* Reap exited children by pid (never waitpid(-1)); returns how many. */
+int pkt_reap_children(void);
+/* Number of directories named pk-* under the cgroup-v2 base (-1: none). */
+int pkt_count_cgroups(void);
+/* True if pid is alive and not a zombie. */
+int pkt_pid_alive(pid_t pid);
+
+/* A command for the fixture: pkt_fixture("echo", "a", "b", NULL). */
+pk_cmd *pkt_fixture(const char *mode, ...);
+/* A real runner forced to mechanism m with fallback bits. */
+pk_runner *pkt_runner(pk_mechanism m, unsigned disable);
+
+/* Mechanisms available here (cgroup_v2 only where it works). */
+int pkt_mechanisms(pk_mechanism *out);
+
+uint64_t pkt_now_ms(void);
+
+#define PKT_ASSERT_OK(expr)                                                    \
+  do {                                                                         \
+    int pkt_rc_ = (expr);                                                      \
+    if (pkt_rc_ != 0)                                                          \
+      fail_msg("%s -> %s (%s)", #expr, pk_err_name(pkt_rc_),                   \
+               pk_strerror(pkt_rc_));                                          \
+  } while (0)
+
+#endif
