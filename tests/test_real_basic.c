@@ -83,8 +83,7 @@ static void output_signalled(void **state) {
 static void checked_and_run(void **state) {
   (void)state;
   pk_runner *r = pkt_runner(PK_MECH_AUTO, 0);
-  pk_cmd *cmd = pkt_fixture("outerr", "  some text \n", "bad thing", "4",
-                            NULL);
+  pk_cmd *cmd = pkt_fixture("outerr", "  some text \n", "bad thing", "4", NULL);
   pk_result *res = NULL;
   char *text = NULL;
   assert_int_equal(pk_run(r, cmd, &text, &res), PK_EEXIT);
@@ -154,7 +153,8 @@ static void not_found_names_dirs(void **state) {
   assert_true(pk_is_spawn_error(PK_ENOENT));
   assert_int_equal(pk_result_outcome(res), PK_OUTCOME_NONE);
   assert_non_null(strstr(pk_result_errmsg(res), "pk-no-such-program"));
-  assert_non_null(strstr(pk_result_errmsg(res), "/nonexistent-a:/nonexistent-b"));
+  assert_non_null(
+      strstr(pk_result_errmsg(res), "/nonexistent-a:/nonexistent-b"));
   pk_result_free(res);
   pk_cmd_free(cmd);
   PKT_ASSERT_OK(pk_cmd_new("/nonexistent/prog", &cmd));
@@ -199,7 +199,11 @@ static void not_executable(void **state) {
   close(fd);
   fd = open(badfmt, O_CREAT | O_WRONLY, 0755);
   assert_true(fd >= 0);
-  assert_int_equal(write(fd, "\x7f" "ELF garbage", 12), 12);
+  assert_int_equal(write(fd,
+                         "\x7f"
+                         "ELF garbage",
+                         12),
+                   12);
   close(fd);
   pk_runner *r = pkt_runner(PK_MECH_AUTO, 0);
   pk_cmd *cmd;
@@ -304,8 +308,9 @@ static void umask_and_setsid(void **state) {
     PKT_ASSERT_OK(pk_checked(rm, cmd, &res));
     int pid, pgid, sid, ppid;
     assert_int_equal(sscanf(pk_result_stdout(res, NULL),
-                            "pid %d pgid %d sid %d ppid %d", &pid, &pgid,
-                            &sid, &ppid), 4);
+                            "pid %d pgid %d sid %d ppid %d", &pid, &pgid, &sid,
+                            &ppid),
+                     4);
     assert_int_equal(pid, pgid);
     assert_int_equal(pid, sid);
     assert_int_equal(ppid, getpid());
@@ -391,8 +396,8 @@ static void lines_callback_on_caller_loop(void **state) {
   pk_runner *r = pkt_runner(PK_MECH_AUTO, 0);
   pk_cmd *cmd = pkt_fixture("lines", "3", NULL);
   lines_seen ls = {0};
-  pk_start_opts o = {.loop = &loop, .on_line = on_line,
-                     .on_exit = on_exit_cb, .data = &ls};
+  pk_start_opts o = {
+      .loop = &loop, .on_line = on_line, .on_exit = on_exit_cb, .data = &ls};
   pk_proc *p = NULL;
   PKT_ASSERT_OK(pk_start(r, cmd, &o, &p));
   assert_int_equal(ls.exits, 0); /* never from inside pk_start */

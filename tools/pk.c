@@ -9,9 +9,9 @@
 #include <pk/pk.h>
 
 #include <errno.h>
-#include <stdarg.h>
 #include <math.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,21 +59,23 @@ static int parse_seconds(const char *opt, const char *s, double *out) {
   double v = s != NULL ? strtod(s, &end) : 0;
   if (s == NULL || end == s || *end != '\0' || errno != 0 || !isfinite(v) ||
       v < 0 || v > 1e9)
-    return fail(PK_EINVAL, "%s needs a number of seconds >= 0, got '%s'",
-                opt, s ? s : "");
+    return fail(PK_EINVAL, "%s needs a number of seconds >= 0, got '%s'", opt,
+                s ? s : "");
   *out = v;
   return 0;
 }
 
 static int parse_run(int argc, char **argv, run_args *a) {
   int i = 0;
-  for (; i < argc; i++) {
+  while (i < argc) {
     const char *o = argv[i];
     const char *v = i + 1 < argc ? argv[i + 1] : NULL;
     if (strcmp(o, "--") == 0) {
       i++;
       break;
     }
+    if (o[0] != '-')
+      break; /* PROGRAM without "--" */
     if (strcmp(o, "--timeout") == 0) {
       if (parse_seconds(o, v, &a->timeout_s))
         return EXIT_PK_FAIL;
@@ -86,18 +88,17 @@ static int parse_run(int argc, char **argv, run_args *a) {
           a->mech == PK_MECH_JOB_OBJECT)
         return fail(PK_EINVAL,
                     "--mechanism must be auto, cgroup_v2 or process_group, "
-                    "got '%s'", v ? v : "");
+                    "got '%s'",
+                    v ? v : "");
     } else if (strcmp(o, "--report") == 0) {
       if (v == NULL || v[0] == '\0')
         return fail(PK_EINVAL, "--report needs a file name");
       a->report = v;
-    } else if (o[0] == '-') {
+    } else {
       usage(stderr);
       return fail(PK_EINVAL, "unknown option '%s'", o);
-    } else {
-      break; /* PROGRAM without "--" */
     }
-    i++;
+    i += 2;
   }
   if (i >= argc) {
     usage(stderr);
@@ -112,8 +113,8 @@ static int build_cmd(const run_args *a, pk_cmd **out) {
   pk_cmd *cmd;
   int rc = pk_cmd_new(a->argv[0], &cmd);
   if (rc == 0)
-    rc = pk_cmd_args(cmd, (const char *const *)a->argv + 1,
-                     (size_t)a->argc - 1);
+    rc =
+        pk_cmd_args(cmd, (const char *const *)a->argv + 1, (size_t)a->argc - 1);
   if (rc == 0)
     rc = pk_cmd_set_stdin(cmd, PK_STDIN_INHERIT);
   /* Forwarded as it arrives; keep only a bounded tail in memory. */
@@ -189,8 +190,8 @@ static int write_report(const run_args *a, const pk_result *r) {
     yaml_str(f, a->argv[i]);
   }
   pk_outcome o = pk_result_outcome(r);
-  fprintf(f, "]\noutcome: %s\n", o == PK_OUTCOME_NONE ? "null"
-                                                      : pk_outcome_name(o));
+  fprintf(f, "]\noutcome: %s\n",
+          o == PK_OUTCOME_NONE ? "null" : pk_outcome_name(o));
   if (pk_result_code(r) >= 0)
     fprintf(f, "code: %d\n", pk_result_code(r));
   else
@@ -238,8 +239,10 @@ static int drive(pk_runner *runner, const pk_cmd *cmd, pk_result **out) {
   int rc = uv_loop_init(&loop);
   if (rc != 0)
     return rc;
-  pk_start_opts opts = {.loop = &loop, .on_output = on_output,
-                        .on_exit = on_exit_cb, .data = &st};
+  pk_start_opts opts = {.loop = &loop,
+                        .on_output = on_output,
+                        .on_exit = on_exit_cb,
+                        .data = &st};
   rc = pk_start(runner, cmd, &opts, &st.proc);
   if (rc == 0) {
     static const int fwd[3] = {SIGINT, SIGTERM, SIGHUP};
@@ -279,8 +282,7 @@ static int cmd_run(int argc, char **argv) {
     int err = pk_result_error(res);
     status = exit_status(res);
     if (err != 0)
-      fprintf(stderr, "pk: %s: %s\n", pk_err_name(err),
-              pk_result_errmsg(res));
+      fprintf(stderr, "pk: %s: %s\n", pk_err_name(err), pk_result_errmsg(res));
     if (a.report != NULL && write_report(&a, res) != 0)
       status = EXIT_PK_FAIL;
   }
@@ -294,8 +296,8 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
   if (argc >= 2 && strcmp(argv[1], "run") == 0)
     return cmd_run(argc - 2, argv + 2);
-  if (argc >= 2 && (strcmp(argv[1], "--help") == 0 ||
-                    strcmp(argv[1], "-h") == 0)) {
+  if (argc >= 2 &&
+      (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
     usage(stdout);
     return 0;
   }

@@ -116,8 +116,7 @@ int pk_cmd_clone(const pk_cmd *src, pk_cmd **out) {
     c->out_path[i] = dup_or_null(src->out_path[i], &fail);
   c->accepted = src->accepted == NULL
                     ? NULL
-                    : pk__memdup(src->accepted,
-                                 src->naccepted * sizeof(int));
+                    : pk__memdup(src->accepted, src->naccepted * sizeof(int));
   fail |= src->accepted != NULL && c->accepted == NULL;
   c->groups = src->groups == NULL
                   ? NULL
@@ -284,8 +283,7 @@ int pk_cmd_set_output(pk_cmd *c, pk_stream s, pk_out_mode mode,
   return rc;
 }
 
-int pk_cmd_set_capture_limit(pk_cmd *c, pk_limit_policy policy,
-                             size_t bytes) {
+int pk_cmd_set_capture_limit(pk_cmd *c, pk_limit_policy policy, size_t bytes) {
   if (c == NULL || (unsigned)policy > PK_LIMIT_FAIL ||
       (policy == PK_LIMIT_NONE) != (bytes == 0))
     return PK_EINVAL;

@@ -112,14 +112,13 @@ static void deliver_lines(pk_proc *p, int s, const char *buf, size_t len) {
       p->fail_err = PK_ENOMEM;
       return;
     }
-    bool complete = (nl && n == (size_t)(nl - buf)) ||
-                    c->line.len == PK__MAX_LINE;
+    bool complete =
+        (nl && n == (size_t)(nl - buf)) || c->line.len == PK__MAX_LINE;
     size_t used = n + (nl && n == (size_t)(nl - buf));
     buf += used;
     len -= used;
     if (complete) {
-      p->opts.on_line(p, (pk_stream)s, c->line.data, c->line.len,
-                      p->opts.data);
+      p->opts.on_line(p, (pk_stream)s, c->line.data, c->line.len, p->opts.data);
       c->line.len = 0;
     }
   }
@@ -134,21 +133,21 @@ static void count_lines(pk_proc *p, int s, const char *buf, size_t len) {
   p->cap[s].last = buf[len - 1];
 }
 
-void pk_events_output(pk_events *ev, pk_stream s, const char *buf,
-                      size_t len) {
+void pk_events_output(pk_events *ev, pk_stream s, const char *buf, size_t len) {
   pk_proc *p = ev->p;
   if (p->done || len == 0 || (s != PK_STDOUT && s != PK_STDERR))
     return;
-  p->res->total_bytes[s] += len;
-  count_lines(p, s, buf, len);
+  int si = (int)s;
+  p->res->total_bytes[si] += len;
+  count_lines(p, si, buf, len);
   if (p->opts.on_output != NULL)
     p->opts.on_output(p, s, buf, len, p->opts.data);
   if (p->opts.on_line != NULL)
-    deliver_lines(p, s, buf, len);
-  if (capture_store(p, s, buf, len) != 0 && p->fail_err == 0)
+    deliver_lines(p, si, buf, len);
+  if (capture_store(p, si, buf, len) != 0 && p->fail_err == 0)
     p->fail_err = PK_ENOMEM;
   if (p->cmd->limit_policy == PK_LIMIT_FAIL &&
-      p->res->total_bytes[s] > p->cmd->limit_bytes && p->fail_err == 0) {
+      p->res->total_bytes[si] > p->cmd->limit_bytes && p->fail_err == 0) {
     p->fail_err = PK_ETOOBIG;
     p->runner->vt->signal(p->exec, SIGKILL);
   }
@@ -167,8 +166,7 @@ static void finish_output(pk_proc *p) {
     if (p->res->total_bytes[s] > 0 && c->last != '\n')
       p->res->total_lines[s]++;
     if (p->opts.on_line != NULL && c->line.len > 0)
-      p->opts.on_line(p, (pk_stream)s, c->line.data, c->line.len,
-                      p->opts.data);
+      p->opts.on_line(p, (pk_stream)s, c->line.data, c->line.len, p->opts.data);
     pk__buf_release(&c->line);
     if (capture_finish(p, s) != 0 && p->fail_err == 0)
       p->fail_err = PK_ENOMEM;
@@ -186,8 +184,8 @@ static void set_outcome(pk_proc *p, const pk_exit_info *info) {
   if (p->timed_out) {
     r->outcome = PK_OUTCOME_TIMED_OUT;
     r->error = PK_ETIMEOUT;
-    pk__result_set_errmsg(r, "%s: timed out after %.3f s and was killed",
-                          prog, (double)p->cmd->timeout_ms / 1000.0);
+    pk__result_set_errmsg(r, "%s: timed out after %.3f s and was killed", prog,
+                          (double)p->cmd->timeout_ms / 1000.0);
   } else if (p->cancelled) {
     r->outcome = PK_OUTCOME_CANCELLED;
     r->error = PK_ECANCELED;
@@ -196,8 +194,8 @@ static void set_outcome(pk_proc *p, const pk_exit_info *info) {
   if (p->fail_err != 0 && r->error == 0) {
     r->error = p->fail_err;
     if (p->fail_err == PK_ETOOBIG)
-      pk__result_set_errmsg(r, "%s: output exceeded the %zu-byte limit",
-                            prog, p->cmd->limit_bytes);
+      pk__result_set_errmsg(r, "%s: output exceeded the %zu-byte limit", prog,
+                            p->cmd->limit_bytes);
     else
       pk__result_set_errmsg(r, "%s: %s", prog, pk_strerror(p->fail_err));
   }
@@ -250,10 +248,9 @@ static void on_deadline(uv_timer_t *t) {
     return; /* it exited just before the deadline: not a timeout */
   p->timed_out = true;
   if (!kill_now)
-    uv_timer_start(&p->grace, on_grace,
-                   (uint64_t)(c->grace_ms < 0 ? PK__DEFAULT_GRACE_MS
-                                              : c->grace_ms),
-                   0);
+    uv_timer_start(
+        &p->grace, on_grace,
+        (uint64_t)(c->grace_ms < 0 ? PK__DEFAULT_GRACE_MS : c->grace_ms), 0);
 }
 
 /* A start that failed completes from the loop, never inside pk_start. */
@@ -362,8 +359,7 @@ int pk_start(pk_runner *r, const pk_cmd *cmd, const pk_start_opts *opts,
     p->exec = NULL;
     uv_timer_start(&p->defer, on_defer, 0, 0);
   } else if (p->cmd->timeout_ms > 0) {
-    uv_timer_start(&p->deadline, on_deadline, (uint64_t)p->cmd->timeout_ms,
-                   0);
+    uv_timer_start(&p->deadline, on_deadline, (uint64_t)p->cmd->timeout_ms, 0);
   }
   *out = p;
   return 0;

@@ -20,8 +20,7 @@ const char *pk_mechanism_name(pk_mechanism m) {
 
 int pk_mechanism_parse(const char *name, pk_mechanism *out) {
   static const pk_mechanism all[] = {PK_MECH_AUTO, PK_MECH_CGROUP_V2,
-                                     PK_MECH_PROCESS_GROUP,
-                                     PK_MECH_JOB_OBJECT};
+                                     PK_MECH_PROCESS_GROUP, PK_MECH_JOB_OBJECT};
   if (name == NULL || out == NULL)
     return PK_EINVAL;
   for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) {
@@ -46,8 +45,7 @@ int pk_mechanism_available(pk_mechanism m) {
 }
 
 pk_mechanism pk_mechanism_best(void) {
-  return pk__cgroup_base() != NULL ? PK_MECH_CGROUP_V2
-                                   : PK_MECH_PROCESS_GROUP;
+  return pk__cgroup_base() != NULL ? PK_MECH_CGROUP_V2 : PK_MECH_PROCESS_GROUP;
 }
 
 int pk__mechanism_resolve(pk_mechanism want, pk_mechanism *out) {

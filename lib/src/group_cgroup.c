@@ -65,8 +65,7 @@ static void cg_probe(void) {
   char base[4096], probe[4200], killf[4300];
   if (mnt == NULL || own == NULL)
     goto out;
-  snprintf(base, sizeof(base), "%s%s", mnt,
-           strcmp(own, "/") == 0 ? "" : own);
+  snprintf(base, sizeof(base), "%s%s", mnt, strcmp(own, "/") == 0 ? "" : own);
   snprintf(probe, sizeof(probe), "%s/pk-probe-%ld", base, (long)getpid());
   if (mkdir(probe, 0755) != 0 && errno != EEXIST)
     goto out;

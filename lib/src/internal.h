@@ -14,8 +14,7 @@ void pk__free(void *p);
 char *pk__strdup(const char *s);
 void *pk__memdup(const void *p, size_t n);
 /* printf into a fresh heap string; NULL on ENOMEM. */
-char *pk__sprintf(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+char *pk__sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 char *pk__vsprintf(const char *fmt, va_list ap);
 
 /* ---- growable byte buffer ---- */

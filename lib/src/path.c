@@ -64,8 +64,8 @@ int pk__resolve_program(const char *program, const char *path_env,
     p = end;
   }
   if (worst == PK_EACCES)
-    *msg = pk__sprintf("%s: found %s but it is not executable", program,
-                       denied);
+    *msg =
+        pk__sprintf("%s: found %s but it is not executable", program, denied);
   else
     *msg = pk__sprintf("%s: not found in PATH (searched: %s)", program,
                        path[0] ? path : "(empty PATH)");

@@ -315,8 +315,8 @@ static int plan_stdin(const pk_cmd *cmd, fdplan *f, char **msg) {
     f->child[0] = 0;
     return 0;
   case PK_STDIN_FILE:
-    f->child[0] = open_or_fail(pk_cmd_stdin_path(cmd), O_RDONLY,
-                               "stdin file", msg);
+    f->child[0] =
+        open_or_fail(pk_cmd_stdin_path(cmd), O_RDONLY, "stdin file", msg);
     return f->child[0] < 0 ? PK_EIO : 0;
   case PK_STDIN_BYTES: {
     int p[2];
@@ -431,8 +431,8 @@ static int watch_output(real_exec *e, fdplan *f) {
   return 0;
 }
 
-static void spawn_message(const pk_cmd *cmd, const pk__spawn_out *so,
-                          int rc, pk_exit_info *fail, char **msg) {
+static void spawn_message(const pk_cmd *cmd, const pk__spawn_out *so, int rc,
+                          pk_exit_info *fail, char **msg) {
   const char *stage = pk__stage_name(so->stage);
   fail->stage = stage;
   fail->os_errno = so->err;
@@ -441,8 +441,8 @@ static void spawn_message(const pk_cmd *cmd, const pk__spawn_out *so,
                        cmd->program, cmd->cwd ? cmd->cwd : "?", stage,
                        strerror(so->err));
   else
-    *msg = pk__sprintf("%s: %s (%s: %s)", cmd->program, pk_strerror(rc),
-                       stage, strerror(so->err));
+    *msg = pk__sprintf("%s: %s (%s: %s)", cmd->program, pk_strerror(rc), stage,
+                       strerror(so->err));
 }
 
 static void build_plan(real_exec *e, const pk_cmd *cmd, const char *path,
@@ -567,8 +567,8 @@ static int real_start(pk_runner *self, const pk_cmd *cmd, uv_loop_t *loop,
   real_runner *rr = (real_runner *)self;
   char *msg = NULL;
   pk_mechanism mech;
-  pk_mechanism want = cmd->mechanism != PK_MECH_AUTO ? cmd->mechanism
-                                                      : rr->opts.mechanism;
+  pk_mechanism want =
+      cmd->mechanism != PK_MECH_AUTO ? cmd->mechanism : rr->opts.mechanism;
   if (pk__mechanism_resolve(want, &mech) != 0) {
     fail->errmsg = "containment mechanism not available on this host";
     fail->stage = "group";

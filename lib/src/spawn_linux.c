@@ -12,8 +12,8 @@
  * plan, and never calls a libc function that takes locks or uses TLS
  * state beyond errno.
  */
-#include "spawn.h"
 #include "internal.h"
+#include "spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -43,9 +43,9 @@
 
 const char *pk__stage_name(int stage) {
   static const char *const names[] = {
-      "none",   "clone",     "signals",   "cgroup", "setsid",
-      "setpgid", "chdir",    "fds",       "close_fds", "setgroups",
-      "setgid", "setuid",    "pdeathsig", "exec"};
+      "none",    "clone",  "signals",   "cgroup",    "setsid",
+      "setpgid", "chdir",  "fds",       "close_fds", "setgroups",
+      "setgid",  "setuid", "pdeathsig", "exec"};
   if (stage < 0 || (size_t)stage >= sizeof(names) / sizeof(names[0]))
     return "unknown";
   return names[stage];
@@ -62,8 +62,8 @@ int pk__spawn_error_code(int stage, int err) {
     if (err == ENOEXEC)
       return PK_ENOEXEC;
   }
-  if (stage == PK__STAGE_CLONE && (err == EMFILE || err == ENFILE ||
-                                   err == EAGAIN || err == ENOMEM))
+  if (stage == PK__STAGE_CLONE &&
+      (err == EMFILE || err == ENFILE || err == EAGAIN || err == ENOMEM))
     return PK_ELIMIT;
   return PK_ESPAWN;
 }
@@ -172,8 +172,7 @@ PK__NOSAN static int child_main(void *arg) {
     if (sig != SIGKILL && sig != SIGSTOP)
       sys(SYS_rt_sigaction, sig, (long)&dfl, 0, 8);
   }
-  if (c->join_cgroup &&
-      sys(SYS_write, p->cgroup_procsfd, (long)"0", 1, 0) < 0)
+  if (c->join_cgroup && sys(SYS_write, p->cgroup_procsfd, (long)"0", 1, 0) < 0)
     child_fail(c, PK__STAGE_CGROUP);
   if (p->setsid && sys(SYS_setsid, 0, 0, 0, 0) < 0)
     child_fail(c, PK__STAGE_SETSID);
@@ -293,8 +292,7 @@ static int spawn_clone(child_ctx *c, char *stack, bool want_pidfd,
 
 /* Only these mean "this way of cloning is not available here". */
 static bool clone_unsupported(int err) {
-  return err == ENOSYS || err == EINVAL || err == EPERM ||
-         err == E2BIG;
+  return err == ENOSYS || err == EINVAL || err == EPERM || err == E2BIG;
 }
 
 static int do_clone(child_ctx *c, char *stack, pk__spawn_out *out) {
@@ -359,8 +357,7 @@ int pk__spawn(const pk__spawn_plan *plan, pk__spawn_out *out) {
   child_ctx ctx = {.plan = plan,
                    .errfd = errpipe[1],
                    .parent = getpid(),
-                   .max_fd = plan->disable & PK_NO_CLOSE_RANGE ? max_fd()
-                                                                : 0};
+                   .max_fd = plan->disable & PK_NO_CLOSE_RANGE ? max_fd() : 0};
   if (ctx.max_fd == 0)
     ctx.max_fd = max_fd();
   sigset_t all, old;

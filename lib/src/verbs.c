@@ -107,8 +107,7 @@ int pk_run(pk_runner *r, const pk_cmd *cmd, char **text, pk_result **out) {
   return give(res, out, rc);
 }
 
-int pk_exit_code(pk_runner *r, const pk_cmd *cmd, int *code,
-                 pk_result **out) {
+int pk_exit_code(pk_runner *r, const pk_cmd *cmd, int *code, pk_result **out) {
   if (code != NULL)
     *code = -1;
   pk_result *res;

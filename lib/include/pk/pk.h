@@ -173,8 +173,7 @@ PK_EXTERN int pk_cmd_inherit_env(pk_cmd *cmd, const char *name);
 PK_EXTERN int pk_cmd_set_cwd(pk_cmd *cmd, const char *dir);
 
 /* stdin from bytes (copied; may contain NULs). Errors: PK_ENOMEM. */
-PK_EXTERN int pk_cmd_set_stdin_bytes(pk_cmd *cmd, const void *data,
-                                     size_t len);
+PK_EXTERN int pk_cmd_set_stdin_bytes(pk_cmd *cmd, const void *data, size_t len);
 /* stdin from a file path (opened at start). Errors: PK_EINVAL, PK_ENOMEM */
 PK_EXTERN int pk_cmd_set_stdin_file(pk_cmd *cmd, const char *path);
 /* PK_STDIN_CLOSED or PK_STDIN_INHERIT; the other modes have their own
@@ -183,8 +182,8 @@ PK_EXTERN int pk_cmd_set_stdin(pk_cmd *cmd, pk_stdin_mode mode);
 
 /* Route stdout or stderr. `path` is required for PK_OUT_FILE and must be
  * NULL otherwise. Errors: PK_EINVAL, PK_ENOMEM. */
-PK_EXTERN int pk_cmd_set_output(pk_cmd *cmd, pk_stream stream,
-                                pk_out_mode mode, const char *path);
+PK_EXTERN int pk_cmd_set_output(pk_cmd *cmd, pk_stream stream, pk_out_mode mode,
+                                const char *path);
 
 /* Capture limit applied to each captured stream. PK_LIMIT_NONE needs
  * bytes == 0; the others need bytes > 0. Errors: PK_EINVAL. */
