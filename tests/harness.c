@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,6 +48,20 @@ static int list_fds(int *out, int max) {
   return n;
 }
 
+/* Sanitizers start llvm-symbolizer as our child to print reports; it is
+ * theirs, not a leak of the code under test. */
+static bool is_tool_process(pid_t pid) {
+  char path[64], cmd[256] = "";
+  snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+  FILE *f = fopen(path, "re");
+  if (f == NULL)
+    return false;
+  size_t len = fread(cmd, 1, sizeof(cmd) - 1, f);
+  cmd[len] = '\0';
+  fclose(f);
+  return strstr(cmd, "llvm-symbolizer") != NULL;
+}
+
 /* Pids listed in /proc/self/task/ * /children. */
 static int list_children(pid_t *out, int max) {
   DIR *d = opendir("/proc/self/task");
@@ -63,7 +78,7 @@ static int list_children(pid_t *out, int max) {
       continue;
     long pid;
     while (fscanf(f, "%ld", &pid) == 1)
-      if (n < max)
+      if (n < max && !is_tool_process((pid_t)pid))
         out[n++] = (pid_t)pid;
     fclose(f);
   }
@@ -129,8 +144,22 @@ void pkt_snapshot_check(const pkt_snapshot *s) {
       usleep(2000);
   }
   int children = pkt_count_children();
-  if (children != s->nchildren)
+  if (children != s->nchildren) {
+    pid_t pids[64];
+    int n = list_children(pids, 64);
+    for (int i = 0; i < n; i++) {
+      char path[64], cmd[256] = "";
+      snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pids[i]);
+      FILE *f = fopen(path, "re");
+      if (f != NULL) {
+        size_t len = fread(cmd, 1, sizeof(cmd) - 1, f);
+        cmd[len] = '\0';
+        fclose(f);
+      }
+      print_message("child %d: %s\n", (int)pids[i], cmd);
+    }
     fail_msg("child processes: %d before, %d after", s->nchildren, children);
+  }
   int fds[256];
   int n = list_fds(fds, 256);
   if (n != s->nfds) {

@@ -275,7 +275,7 @@ static int proc_init(pk_proc *p, pk_runner *r, const pk_cmd *cmd,
   p->loop = p->opts.loop;
   if (p->loop == NULL) {
     if ((rc = uv_loop_init(&p->own_loop)) != 0)
-      return rc;
+      return rc == UV_EMFILE || rc == UV_ENFILE ? PK_ELIMIT : rc;
     p->own = true;
     p->loop = &p->own_loop;
   }

@@ -301,54 +301,73 @@ static void fdplan_close(fdplan *f, bool parent_too) {
   }
 }
 
+/* errno of a failed open/pipe -> PK code: running out of descriptors is
+ * a resource limit, anything else an I/O error. */
+static int fd_error(int err) {
+  return err == EMFILE || err == ENFILE ? PK_ELIMIT : PK_EIO;
+}
+
+/* Open path for the child; on failure set *rc and describe it in *msg. */
 static int open_or_fail(const char *path, int flags, const char *what,
-                        char **msg) {
+                        char **msg, int *rc) {
   int fd = open(path, flags | O_CLOEXEC, 0666);
-  if (fd < 0)
+  if (fd < 0) {
+    *rc = fd_error(errno);
     *msg = pk__sprintf("cannot open %s %s: %s", what, path, strerror(errno));
+  }
   return fd;
 }
 
+static int make_pipe(int p[2], char **msg) {
+  if (pipe2(p, O_CLOEXEC) == 0)
+    return 0;
+  *msg = pk__sprintf("cannot create a pipe: %s", strerror(errno));
+  return fd_error(errno);
+}
+
 static int plan_stdin(const pk_cmd *cmd, fdplan *f, char **msg) {
+  int rc = 0;
   switch (pk_cmd_stdin_mode(cmd)) {
   case PK_STDIN_INHERIT:
     f->child[0] = 0;
     return 0;
   case PK_STDIN_FILE:
     f->child[0] =
-        open_or_fail(pk_cmd_stdin_path(cmd), O_RDONLY, "stdin file", msg);
-    return f->child[0] < 0 ? PK_EIO : 0;
+        open_or_fail(pk_cmd_stdin_path(cmd), O_RDONLY, "stdin file", msg, &rc);
+    return rc;
   case PK_STDIN_BYTES: {
     int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
-      return errno == EMFILE || errno == ENFILE ? PK_ELIMIT : PK_EIO;
+    if ((rc = make_pipe(p, msg)) != 0)
+      return rc;
     f->child[0] = p[0];
     f->parent[0] = p[1];
     return 0;
   }
   default:
-    f->child[0] = open_or_fail("/dev/null", O_RDONLY, "stdin", msg);
-    return f->child[0] < 0 ? PK_EIO : 0;
+    f->child[0] = open_or_fail("/dev/null", O_RDONLY, "stdin", msg, &rc);
+    return rc;
   }
 }
 
 static int plan_output(const pk_cmd *cmd, int s, fdplan *f, char **msg) {
   const char *path;
+  int rc = 0;
   switch (pk_cmd_output_mode(cmd, (pk_stream)s, &path)) {
   case PK_OUT_INHERIT:
     f->child[s] = s;
     return 0;
   case PK_OUT_NULL:
-    f->child[s] = open_or_fail("/dev/null", O_WRONLY, "output", msg);
-    return f->child[s] < 0 ? PK_EIO : 0;
+    f->child[s] = open_or_fail("/dev/null", O_WRONLY, "output", msg, &rc);
+    return rc;
   case PK_OUT_FILE:
-    f->child[s] = open_or_fail(path, O_WRONLY | O_CREAT | O_TRUNC,
-                               s == 1 ? "stdout file" : "stderr file", msg);
-    return f->child[s] < 0 ? PK_EIO : 0;
+    f->child[s] =
+        open_or_fail(path, O_WRONLY | O_CREAT | O_TRUNC,
+                     s == 1 ? "stdout file" : "stderr file", msg, &rc);
+    return rc;
   default: {
     int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0)
-      return errno == EMFILE || errno == ENFILE ? PK_ELIMIT : PK_EIO;
+    if ((rc = make_pipe(p, msg)) != 0)
+      return rc;
     f->parent[s] = p[0];
     f->child[s] = p[1];
     return 0;
@@ -362,8 +381,6 @@ static int plan_fds(const pk_cmd *cmd, fdplan *f, char **msg) {
   int rc = plan_stdin(cmd, f, msg);
   for (int s = PK_STDOUT; rc == 0 && s <= PK_STDERR; s++)
     rc = plan_output(cmd, s, f, msg);
-  if (rc == PK_ELIMIT)
-    *msg = pk__sprintf("out of file descriptors: %s", strerror(EMFILE));
   if (rc != 0)
     fdplan_close(f, true);
   return rc;

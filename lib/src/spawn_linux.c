@@ -86,7 +86,14 @@ struct kernel_sigaction {
   uint64_t mask;
 };
 
+/* The child shares our memory and the sanitizers' per-thread state: it
+ * must not touch either, so its code is not instrumented at all. */
+#if defined(__has_attribute) &&                                                \
+    __has_attribute(disable_sanitizer_instrumentation)
+#define PK__NOSAN __attribute__((disable_sanitizer_instrumentation))
+#else
 #define PK__NOSAN __attribute__((no_sanitize("address", "undefined", "thread")))
+#endif
 
 PK__NOSAN static long sys(long nr, long a, long b, long c, long d) {
   return syscall(nr, a, b, c, d);
@@ -165,9 +172,7 @@ PK__NOSAN static int child_close_fds(child_ctx *c) {
 PK__NOSAN static int child_main(void *arg) {
   child_ctx *c = arg;
   const pk__spawn_plan *p = c->plan;
-  struct kernel_sigaction dfl;
-  memset(&dfl, 0, sizeof(dfl));
-  dfl.handler = SIG_DFL;
+  struct kernel_sigaction dfl = {SIG_DFL, 0, NULL, 0};
   for (int sig = 1; sig < 65; sig++) {
     if (sig != SIGKILL && sig != SIGSTOP)
       sys(SYS_rt_sigaction, sig, (long)&dfl, 0, 8);
