@@ -7,6 +7,17 @@
 
 extern char **environ;
 
+/* Record why a setter refused (a static string) and return PK_EINVAL. */
+static int invalid(pk_cmd *c, const char *why) {
+  if (c != NULL)
+    c->errmsg = why;
+  return PK_EINVAL;
+}
+
+const char *pk_cmd_errmsg(const pk_cmd *c) {
+  return c != NULL && c->errmsg != NULL ? c->errmsg : "";
+}
+
 int pk_cmd_new(const char *program, pk_cmd **out) {
   if (out == NULL)
     return PK_EINVAL;
@@ -136,7 +147,7 @@ int pk_cmd_clone(const pk_cmd *src, pk_cmd **out) {
 
 int pk_cmd_arg(pk_cmd *c, const char *arg) {
   if (c == NULL || arg == NULL)
-    return PK_EINVAL;
+    return invalid(c, "pk_cmd_arg: the argument is NULL");
   if (c->nargs == c->cap_args) {
     size_t cap = c->cap_args ? c->cap_args * 2 : 8;
     char **a = pk__realloc(c->args, cap * sizeof(char *));
@@ -154,10 +165,10 @@ int pk_cmd_arg(pk_cmd *c, const char *arg) {
 
 int pk_cmd_args(pk_cmd *c, const char *const *args, size_t n) {
   if (c == NULL || (args == NULL && n > 0))
-    return PK_EINVAL;
+    return invalid(c, "pk_cmd_args: args is NULL");
   for (size_t i = 0; i < n; i++)
     if (args[i] == NULL)
-      return PK_EINVAL;
+      return invalid(c, "pk_cmd_args: an argument is NULL");
   size_t before = c->nargs;
   for (size_t i = 0; i < n; i++) {
     int rc = pk_cmd_arg(c, args[i]);
@@ -176,7 +187,8 @@ static bool env_name_ok(const char *name) {
 
 static int env_push(pk_cmd *c, const char *name, const char *value) {
   if (c == NULL || !env_name_ok(name))
-    return PK_EINVAL;
+    return invalid(
+        c, "environment variable name must be non-empty and contain no '='");
   pk__env_op *ops =
       pk__realloc(c->env_ops, (c->nenv_ops + 1) * sizeof(pk__env_op));
   if (ops == NULL)
@@ -197,7 +209,7 @@ static int env_push(pk_cmd *c, const char *name, const char *value) {
 
 int pk_cmd_env_set(pk_cmd *c, const char *name, const char *value) {
   if (value == NULL)
-    return PK_EINVAL;
+    return invalid(c, "pk_cmd_env_set: value is NULL (use pk_cmd_env_remove)");
   return env_push(c, name, value);
 }
 
@@ -214,7 +226,8 @@ int pk_cmd_env_clear(pk_cmd *c) {
 
 int pk_cmd_inherit_env(pk_cmd *c, const char *name) {
   if (c == NULL || !env_name_ok(name))
-    return PK_EINVAL;
+    return invalid(
+        c, "pk_cmd_inherit_env: name must be non-empty and contain no '='");
   char **v = pk__realloc(c->inherit, (c->ninherit + 2) * sizeof(char *));
   if (v == NULL)
     return PK_ENOMEM;
@@ -237,13 +250,14 @@ static int set_str(char **slot, const char *s) {
 
 int pk_cmd_set_cwd(pk_cmd *c, const char *dir) {
   if (c == NULL || dir == NULL || dir[0] == '\0')
-    return PK_EINVAL;
+    return invalid(c, "pk_cmd_set_cwd: directory is NULL or empty");
   return set_str(&c->cwd, dir);
 }
 
 int pk_cmd_set_stdin_bytes(pk_cmd *c, const void *data, size_t len) {
   if (c == NULL || (data == NULL && len > 0))
-    return PK_EINVAL;
+    return invalid(
+        c, "pk_cmd_set_stdin_bytes: data is NULL with a non-zero length");
   char *d = pk__memdup(data == NULL ? "" : data, len);
   if (d == NULL)
     return PK_ENOMEM;
@@ -256,7 +270,7 @@ int pk_cmd_set_stdin_bytes(pk_cmd *c, const void *data, size_t len) {
 
 int pk_cmd_set_stdin_file(pk_cmd *c, const char *path) {
   if (c == NULL || path == NULL || path[0] == '\0')
-    return PK_EINVAL;
+    return invalid(c, "pk_cmd_set_stdin_file: path is NULL or empty");
   int rc = set_str(&c->stdin_path, path);
   if (rc == 0)
     c->stdin_mode = PK_STDIN_FILE;
@@ -265,7 +279,9 @@ int pk_cmd_set_stdin_file(pk_cmd *c, const char *path) {
 
 int pk_cmd_set_stdin(pk_cmd *c, pk_stdin_mode mode) {
   if (c == NULL || (mode != PK_STDIN_CLOSED && mode != PK_STDIN_INHERIT))
-    return PK_EINVAL;
+    return invalid(c,
+                   "pk_cmd_set_stdin: only PK_STDIN_CLOSED or PK_STDIN_INHERIT "
+                   "(bytes and files have their own setters)");
   c->stdin_mode = mode;
   return 0;
 }
@@ -274,9 +290,12 @@ int pk_cmd_set_output(pk_cmd *c, pk_stream s, pk_out_mode mode,
                       const char *path) {
   if (c == NULL || (s != PK_STDOUT && s != PK_STDERR) ||
       (unsigned)mode > PK_OUT_FILE)
-    return PK_EINVAL;
+    return invalid(c, "pk_cmd_set_output: stream must be PK_STDOUT or "
+                      "PK_STDERR and mode a pk_out_mode");
   if ((mode == PK_OUT_FILE) != (path != NULL && path[0] != '\0'))
-    return PK_EINVAL;
+    return invalid(
+        c,
+        "pk_cmd_set_output: PK_OUT_FILE needs a path, other modes take none");
   int rc = set_str(&c->out_path[s], path);
   if (rc == 0)
     c->out_mode[s] = mode;
@@ -286,7 +305,8 @@ int pk_cmd_set_output(pk_cmd *c, pk_stream s, pk_out_mode mode,
 int pk_cmd_set_capture_limit(pk_cmd *c, pk_limit_policy policy, size_t bytes) {
   if (c == NULL || (unsigned)policy > PK_LIMIT_FAIL ||
       (policy == PK_LIMIT_NONE) != (bytes == 0))
-    return PK_EINVAL;
+    return invalid(c, "pk_cmd_set_capture_limit: PK_LIMIT_NONE takes 0 bytes, "
+                      "the other policies more than 0");
   c->limit_policy = policy;
   c->limit_bytes = bytes;
   return 0;
@@ -295,7 +315,8 @@ int pk_cmd_set_capture_limit(pk_cmd *c, pk_limit_policy policy, size_t bytes) {
 int pk_cmd_set_timeout(pk_cmd *c, int64_t timeout_ms, int64_t grace_ms,
                        int soft_signal) {
   if (c == NULL || timeout_ms < 0 || soft_signal < 0 || soft_signal >= NSIG)
-    return PK_EINVAL;
+    return invalid(c, "pk_cmd_set_timeout: timeout must be >= 0 and the soft "
+                      "signal a valid signal number");
   c->timeout_ms = timeout_ms;
   c->grace_ms = grace_ms;
   c->soft_signal = soft_signal == 0 ? SIGTERM : soft_signal;
@@ -304,17 +325,17 @@ int pk_cmd_set_timeout(pk_cmd *c, int64_t timeout_ms, int64_t grace_ms,
 
 int pk_cmd_set_drain(pk_cmd *c, int64_t drain_ms) {
   if (c == NULL || drain_ms < 0)
-    return PK_EINVAL;
+    return invalid(c, "pk_cmd_set_drain: drain must be >= 0");
   c->drain_ms = drain_ms;
   return 0;
 }
 
 int pk_cmd_set_accepted(pk_cmd *c, const int *codes, size_t n) {
   if (c == NULL || codes == NULL || n == 0)
-    return PK_EINVAL;
+    return invalid(c, "pk_cmd_set_accepted: needs at least one code");
   for (size_t i = 0; i < n; i++)
     if (codes[i] < 0 || codes[i] > 255)
-      return PK_EINVAL;
+      return invalid(c, "pk_cmd_set_accepted: exit codes are 0..255");
   int *d = pk__memdup(codes, n * sizeof(int));
   if (d == NULL)
     return PK_ENOMEM;
@@ -337,7 +358,8 @@ int pk_cmd_set_user(pk_cmd *c, uid_t uid, gid_t gid, const gid_t *groups,
                     size_t ngroups) {
   if (c == NULL || (groups == NULL && ngroups > 0) || ngroups > 65536 ||
       uid == (uid_t)-1 || gid == (gid_t)-1)
-    return PK_EINVAL;
+    return invalid(c, "pk_cmd_set_user: uid/gid must not be -1 and groups must "
+                      "match ngroups (<= 65536)");
   gid_t *g = NULL;
   if (ngroups > 0 && (g = pk__memdup(groups, ngroups * sizeof(gid_t))) == NULL)
     return PK_ENOMEM;
@@ -359,7 +381,7 @@ int pk_cmd_set_setsid(pk_cmd *c, bool on) {
 
 int pk_cmd_set_umask(pk_cmd *c, unsigned mode) {
   if (c == NULL || mode > 0777)
-    return PK_EINVAL;
+    return invalid(c, "pk_cmd_set_umask: umask must be within 0..0777");
   c->set_umask = true;
   c->umask = mode;
   return 0;
@@ -374,7 +396,7 @@ int pk_cmd_set_kill_on_parent_death(pk_cmd *c, bool on) {
 
 int pk_cmd_set_mechanism(pk_cmd *c, pk_mechanism m) {
   if (c == NULL || (unsigned)m > PK_MECH_JOB_OBJECT)
-    return PK_EINVAL;
+    return invalid(c, "pk_cmd_set_mechanism: not a pk_mechanism");
   c->mechanism = m;
   return 0;
 }

@@ -64,6 +64,7 @@ struct pk_cmd {
   unsigned umask;
   bool pdeathsig;
   pk_mechanism mechanism;
+  const char *errmsg; /* why the last setter said PK_EINVAL */
 };
 
 bool pk__cmd_accepts(const pk_cmd *cmd, int code);

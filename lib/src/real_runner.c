@@ -101,13 +101,7 @@ static bool check_exit(real_exec *e) {
   if (e->exited)
     return true;
   siginfo_t si;
-  memset(&si, 0, sizeof(si));
-  int rc;
-  if (e->pidfd >= 0)
-    rc = waitid((idtype_t)P_PIDFD, (id_t)e->pidfd, &si,
-                WEXITED | WNOHANG | WNOWAIT);
-  else
-    rc = waitid(P_PID, (id_t)e->base.pid, &si, WEXITED | WNOHANG | WNOWAIT);
+  int rc = pk__waitid(e->base.pid, e->pidfd, &si, WEXITED | WNOHANG | WNOWAIT);
   if (rc != 0 || si.si_pid == 0)
     return false;
   e->exited = true;
@@ -131,13 +125,7 @@ static void reap(real_exec *e) {
   if (e->reaped || e->base.pid <= 0)
     return;
   siginfo_t si;
-  int rc;
-  do {
-    if (e->pidfd >= 0)
-      rc = waitid((idtype_t)P_PIDFD, (id_t)e->pidfd, &si, WEXITED);
-    else
-      rc = waitid(P_PID, (id_t)e->base.pid, &si, WEXITED);
-  } while (rc < 0 && errno == EINTR);
+  pk__waitid(e->base.pid, e->pidfd, &si, WEXITED);
   e->reaped = true;
 }
 

@@ -1,6 +1,7 @@
 /* pk_result: what one run produced. */
 #include "internal.h"
 
+#include <ctype.h>
 #include <string.h>
 #include <time.h>
 
@@ -69,6 +70,23 @@ const char *pk_result_stdout(const pk_result *r, size_t *len) {
 const char *pk_result_stderr(const pk_result *r, size_t *len) {
   return stream_bytes(r, PK_STDERR, len);
 }
+int pk_result_text(const pk_result *r, pk_stream s, bool trim, char **out) {
+  if (out != NULL)
+    *out = NULL;
+  if (r == NULL || out == NULL || (s != PK_STDOUT && s != PK_STDERR))
+    return PK_EINVAL;
+  size_t len;
+  const char *p = stream_bytes(r, s, &len);
+  if (memchr(p, '\0', len) != NULL)
+    return PK_EINVAL;
+  while (trim && len > 0 && isspace((unsigned char)p[0]))
+    p++, len--;
+  while (trim && len > 0 && isspace((unsigned char)p[len - 1]))
+    len--;
+  *out = pk__memdup(p, len);
+  return *out != NULL ? 0 : PK_ENOMEM;
+}
+
 uint64_t pk_result_total_bytes(const pk_result *r, pk_stream s) {
   return (s == PK_STDOUT || s == PK_STDERR) ? r->total_bytes[s] : 0;
 }

@@ -4,6 +4,7 @@
 #ifndef PK_SPAWN_H
 #define PK_SPAWN_H
 
+#include <signal.h>
 #include <stdbool.h>
 #include <sys/types.h>
 
@@ -58,6 +59,10 @@ typedef struct pk__spawn_out {
 /* Spawn. Returns 0 on success (child exec'd); else a negative PK_E code
  * with out->stage/out->err set; a child that failed is already reaped. */
 int pk__spawn(const pk__spawn_plan *plan, pk__spawn_out *out);
+
+/* waitid on a child by pidfd (falling back to its pid when P_PIDFD is
+ * unknown to the kernel) or by pid when pidfd < 0; retries EINTR. */
+int pk__waitid(pid_t pid, int pidfd, siginfo_t *si, int options);
 
 /* Classify a failed stage/errno into a PK_E code. */
 int pk__spawn_error_code(int stage, int err);

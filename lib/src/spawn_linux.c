@@ -316,18 +316,24 @@ static int do_clone(child_ctx *c, char *stack, pk__spawn_out *out) {
   return spawn_clone(c, stack, false, out);
 }
 
+int pk__waitid(pid_t pid, int pidfd, siginfo_t *si, int options) {
+  int rc;
+  do {
+    memset(si, 0, sizeof(*si));
+    if (pidfd >= 0) {
+      rc = waitid((idtype_t)P_PIDFD, (id_t)pidfd, si, options);
+      if (rc == 0 || errno != EINVAL)
+        continue; /* P_PIDFD (5.4) may be missing where pidfds exist */
+    }
+    rc = waitid(P_PID, (id_t)pid, si, options);
+  } while (rc < 0 && errno == EINTR);
+  return rc;
+}
+
 /* Reap a child that failed before exec. */
 static void reap(pid_t pid, int pidfd) {
   siginfo_t si;
-  int rc;
-  do {
-    if (pidfd >= 0)
-      rc = waitid((idtype_t)P_PIDFD, (id_t)pidfd, &si, WEXITED);
-    else
-      rc = waitid(P_PID, (id_t)pid, &si, WEXITED);
-  } while (rc < 0 && errno == EINTR);
-  if (rc < 0 && pidfd >= 0)
-    waitpid(pid, NULL, 0);
+  pk__waitid(pid, pidfd, &si, WEXITED);
 }
 
 static int max_fd(void) {

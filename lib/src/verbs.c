@@ -2,7 +2,6 @@
  * the same on every runner. */
 #include "internal.h"
 
-#include <ctype.h>
 #include <signal.h>
 #include <string.h>
 
@@ -95,14 +94,9 @@ int pk_run(pk_runner *r, const pk_cmd *cmd, char **text, pk_result **out) {
   if (rc == 0 && res != NULL)
     rc = check(res, cmd);
   if (res != NULL && text != NULL) {
-    size_t len;
-    const char *s = pk_result_stdout(res, &len);
-    while (len > 0 && isspace((unsigned char)s[0]))
-      s++, len--;
-    while (len > 0 && isspace((unsigned char)s[len - 1]))
-      len--;
-    if ((*text = pk__memdup(s, len)) == NULL && rc == 0)
-      rc = PK_ENOMEM;
+    int trc = pk_result_text(res, PK_STDOUT, true, text);
+    if (rc == 0)
+      rc = trc;
   }
   return give(res, out, rc);
 }

@@ -222,6 +222,10 @@ PK_EXTERN int pk_cmd_set_kill_on_parent_death(pk_cmd *cmd, bool on);
  * An unavailable mechanism fails the run with PK_EUNSUPPORTED. */
 PK_EXTERN int pk_cmd_set_mechanism(pk_cmd *cmd, pk_mechanism m);
 
+/* Why the last setter on cmd returned PK_EINVAL (static text naming the
+ * setter and the rule), or "" if none did. */
+PK_EXTERN const char *pk_cmd_errmsg(const pk_cmd *cmd);
+
 /* Read-only views (borrowed, valid until the command changes). */
 PK_EXTERN const char *pk_cmd_program(const pk_cmd *cmd);
 PK_EXTERN size_t pk_cmd_argc(const pk_cmd *cmd); /* args, not program */
@@ -262,6 +266,12 @@ PK_EXTERN int pk_result_os_errno(const pk_result *r);
  * convenience). len may be NULL. Never NULL (empty string). */
 PK_EXTERN const char *pk_result_stdout(const pk_result *r, size_t *len);
 PK_EXTERN const char *pk_result_stderr(const pk_result *r, size_t *len);
+/* A heap copy of a captured stream as text (free with pk_free), with
+ * leading and trailing whitespace removed when trim is true.
+ * Errors: PK_EINVAL (bad stream, or the bytes contain a NUL so they are
+ * not text), PK_ENOMEM. */
+PK_EXTERN int pk_result_text(const pk_result *r, pk_stream s, bool trim,
+                             char **out);
 /* Total bytes and lines the child wrote on a stream, including what a
  * capture limit dropped. A final line without '\n' counts as a line. */
 PK_EXTERN uint64_t pk_result_total_bytes(const pk_result *r, pk_stream s);
@@ -325,7 +335,9 @@ PK_EXTERN int pk_output(pk_runner *r, const pk_cmd *cmd, pk_result **out);
  * stderr and the code). */
 PK_EXTERN int pk_checked(pk_runner *r, const pk_cmd *cmd, pk_result **out);
 /* pk_checked, then *stdout_text = stdout with leading and trailing
- * whitespace trimmed (heap, free with pk_free). */
+ * whitespace trimmed (heap, free with pk_free). Errors: as pk_checked,
+ * plus PK_EINVAL when stdout holds NUL bytes (it is not text; the result
+ * still has the bytes). */
 PK_EXTERN int pk_run(pk_runner *r, const pk_cmd *cmd, char **stdout_text,
                      pk_result **out);
 /* The exit code (non-zero is data). Errors as pk_output, plus
