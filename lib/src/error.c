@@ -3,6 +3,19 @@
 
 #include <string.h>
 
+/* Other OS errors, through libuv's reentrant variants: the plain ones
+ * allocate (and leak) a string for every unknown code. */
+static const char *os_text(int err, bool name) {
+  static __thread char buf[96];
+  if (err >= 0 || err <= -4096)
+    return name ? "unknown" : "unknown error";
+  if (name)
+    uv_err_name_r(err, buf, sizeof(buf));
+  else
+    uv_strerror_r(err, buf, sizeof(buf));
+  return buf;
+}
+
 const char *pk_strerror(int err) {
   switch (err) {
 #define PK__XX(suffix, value, name, msg)                                       \
@@ -13,7 +26,7 @@ const char *pk_strerror(int err) {
   case 0:
     return "success";
   default:
-    return err < 0 && err > -4096 ? uv_strerror(err) : "unknown error";
+    return os_text(err, false);
   }
 }
 
@@ -27,7 +40,7 @@ const char *pk_err_name(int err) {
   case 0:
     return "ok";
   default:
-    return err < 0 && err > -4096 ? uv_err_name(err) : "unknown";
+    return os_text(err, true);
   }
 }
 

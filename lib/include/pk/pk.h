@@ -76,7 +76,8 @@ typedef enum pk_errno {
 } pk_errno;
 
 /* Human-readable message for a code; never NULL (unknown codes get a
- * generic text). */
+ * generic text). For codes outside pk's table the text lives in a
+ * thread-local buffer, valid until the next call on that thread. */
 PK_EXTERN const char *pk_strerror(int err);
 /* Stable snake_case name ("not_found", "timeout"...); never NULL. */
 PK_EXTERN const char *pk_err_name(int err);
