@@ -107,11 +107,12 @@ int pkt_count_cgroups(void) {
   DIR *d = opendir(base);
   if (d == NULL)
     return -1;
-  int n = 0;
+  /* Only this process's leaves: other test programs run in parallel. */
+  char mine[32];
+  int n = 0, len = snprintf(mine, sizeof(mine), "pk-%d-", (int)getpid());
   struct dirent *e;
   while ((e = readdir(d)) != NULL)
-    if (strncmp(e->d_name, "pk-", 3) == 0 &&
-        strncmp(e->d_name, "pk-probe-", 9) != 0)
+    if (strncmp(e->d_name, mine, (size_t)len) == 0)
       n++;
   closedir(d);
   return n;

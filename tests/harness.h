@@ -35,7 +35,8 @@ void pkt_snapshot_check(const pkt_snapshot *s);
 int pkt_count_children(void);
 /* Reap exited children by pid (never waitpid(-1)); returns how many. */
 int pkt_reap_children(void);
-/* Number of directories named pk-* under the cgroup-v2 base (-1: none). */
+/* Number of this process's pk-<pid>-* leaves under the cgroup-v2 base
+ * (-1: no cgroup v2). */
 int pkt_count_cgroups(void);
 /* True if pid is alive and not a zombie. */
 int pkt_pid_alive(pid_t pid);

@@ -4,6 +4,7 @@
  */
 #include "group.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -14,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static char *cg_base;
@@ -59,6 +61,30 @@ static char *own_cgroup_path(void) {
   return found;
 }
 
+/* Leaves of processes that died without tearing down (SIGKILL, abort)
+ * stay behind as empty directories. Remove those whose creator is gone:
+ * rmdir refuses populated ones, and the age check keeps us off a leaf
+ * another pid namespace may be about to use. */
+static void sweep_stale(const char *base) {
+  DIR *d = opendir(base);
+  if (d == NULL)
+    return;
+  struct dirent *e;
+  time_t now = time(NULL);
+  while ((e = readdir(d)) != NULL) {
+    long pid;
+    unsigned seq;
+    char tail;
+    if (sscanf(e->d_name, "pk-%ld-%u%c", &pid, &seq, &tail) != 2 || pid <= 0 ||
+        pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
+      continue;
+    struct stat st;
+    if (fstatat(dirfd(d), e->d_name, &st, 0) == 0 && now - st.st_mtime > 10)
+      unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
+  }
+  closedir(d);
+}
+
 static void cg_probe(void) {
   char *mnt = find_cgroup2_mount();
   char *own = own_cgroup_path();
@@ -72,6 +98,7 @@ static void cg_probe(void) {
   snprintf(killf, sizeof(killf), "%s/cgroup.kill", probe);
   cg_has_kill = access(killf, W_OK) == 0;
   rmdir(probe);
+  sweep_stale(base);
   cg_base = strdup(base);
 out:
   free(mnt);

@@ -493,6 +493,7 @@ static int spawn_into(real_exec *e, const pk_cmd *cmd, fdplan *f,
                                &path, msg);
   if (rc != 0) {
     fail->stage = "lookup";
+    fail->os_errno = rc == PK_EACCES ? EACCES : ENOENT;
     return rc;
   }
   if ((rc = pk__cmd_build_env(cmd, &envp)) != 0 ||

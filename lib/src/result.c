@@ -76,7 +76,7 @@ int pk_result_text(const pk_result *r, pk_stream s, bool trim, char **out) {
   if (r == NULL || out == NULL || (s != PK_STDOUT && s != PK_STDERR))
     return PK_EINVAL;
   size_t len;
-  const char *p = stream_bytes(r, s, &len);
+  const char *p = stream_bytes(r, (int)s, &len);
   if (memchr(p, '\0', len) != NULL)
     return PK_EINVAL;
   while (trim && len > 0 && isspace((unsigned char)p[0]))
@@ -88,10 +88,10 @@ int pk_result_text(const pk_result *r, pk_stream s, bool trim, char **out) {
 }
 
 uint64_t pk_result_total_bytes(const pk_result *r, pk_stream s) {
-  return (s == PK_STDOUT || s == PK_STDERR) ? r->total_bytes[s] : 0;
+  return (s == PK_STDOUT || s == PK_STDERR) ? r->total_bytes[(int)s] : 0;
 }
 uint64_t pk_result_total_lines(const pk_result *r, pk_stream s) {
-  return (s == PK_STDOUT || s == PK_STDERR) ? r->total_lines[s] : 0;
+  return (s == PK_STDOUT || s == PK_STDERR) ? r->total_lines[(int)s] : 0;
 }
 bool pk_result_truncated(const pk_result *r) { return r->truncated; }
 bool pk_result_output_incomplete(const pk_result *r) { return r->incomplete; }
