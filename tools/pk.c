@@ -95,14 +95,16 @@ static int parse_run(int argc, char **argv, run_args *a) {
         return fail(PK_EINVAL, "--report needs a file name");
       a->report = v;
     } else {
+      fail(PK_EINVAL, "unknown option '%s'", o);
       usage(stderr);
-      return fail(PK_EINVAL, "unknown option '%s'", o);
+      return EXIT_PK_FAIL;
     }
     i += 2;
   }
   if (i >= argc) {
+    fail(PK_EINVAL, "no program given");
     usage(stderr);
-    return fail(PK_EINVAL, "no program given");
+    return EXIT_PK_FAIL;
   }
   a->argv = argv + i;
   a->argc = argc - i;
@@ -301,6 +303,7 @@ int main(int argc, char **argv) {
     usage(stdout);
     return 0;
   }
+  fail(PK_EINVAL, "unknown command '%s'", argc >= 2 ? argv[1] : "");
   usage(stderr);
-  return fail(PK_EINVAL, "unknown command '%s'", argc >= 2 ? argv[1] : "");
+  return EXIT_PK_FAIL;
 }

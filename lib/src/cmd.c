@@ -185,10 +185,10 @@ static bool env_name_ok(const char *name) {
   return name != NULL && name[0] != '\0' && strchr(name, '=') == NULL;
 }
 
-static int env_push(pk_cmd *c, const char *name, const char *value) {
+static int env_push(pk_cmd *c, const char *name, const char *value,
+                    const char *why) {
   if (c == NULL || !env_name_ok(name))
-    return invalid(
-        c, "environment variable name must be non-empty and contain no '='");
+    return invalid(c, why);
   pk__env_op *ops =
       pk__realloc(c->env_ops, (c->nenv_ops + 1) * sizeof(pk__env_op));
   if (ops == NULL)
@@ -210,11 +210,14 @@ static int env_push(pk_cmd *c, const char *name, const char *value) {
 int pk_cmd_env_set(pk_cmd *c, const char *name, const char *value) {
   if (value == NULL)
     return invalid(c, "pk_cmd_env_set: value is NULL (use pk_cmd_env_remove)");
-  return env_push(c, name, value);
+  return env_push(c, name, value,
+                  "pk_cmd_env_set: name must be non-empty and contain no '='");
 }
 
 int pk_cmd_env_remove(pk_cmd *c, const char *name) {
-  return env_push(c, name, NULL);
+  return env_push(
+      c, name, NULL,
+      "pk_cmd_env_remove: name must be non-empty and contain no '='");
 }
 
 int pk_cmd_env_clear(pk_cmd *c) {

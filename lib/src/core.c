@@ -155,9 +155,11 @@ void pk_events_output(pk_events *ev, pk_stream s, const char *buf, size_t len) {
 
 /* --------------------------------------------------------- completion */
 
-static void set_str(char **slot, const char *s) {
+/* Replace *slot with a copy of s; false when the copy failed. */
+static bool set_str(char **slot, const char *s) {
   pk__free(*slot);
   *slot = s ? pk__strdup(s) : NULL;
+  return s == NULL || *slot != NULL;
 }
 
 static void finish_output(pk_proc *p) {
@@ -210,7 +212,8 @@ static void finish(pk_proc *p, const pk_exit_info *info) {
   r->mechanism = info->mechanism;
   r->incomplete = info->output_incomplete;
   r->pid = info->pid;
-  set_str(&r->spawn_method, info->spawn_method);
+  if (!set_str(&r->spawn_method, info->spawn_method) && p->fail_err == 0)
+    p->fail_err = PK_ENOMEM;
   finish_output(p);
   if (info->error != 0) {
     r->error = info->error;
@@ -301,6 +304,7 @@ static void proc_free_now(pk_proc *p) {
   pk__free(p->fail_stage);
   pk__free(p->fail_msg);
   for (int s = 0; s < 3; s++) {
+    pk__buf_release(&p->cap[s].buf); /* freed before it finished */
     pk__buf_release(&p->cap[s].line);
     pk__free(p->cap[s].ring);
   }

@@ -1,9 +1,14 @@
 /* Mechanism selection and dispatch to the containment backends. */
 #include "group.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 const char *pk_mechanism_name(pk_mechanism m) {
   switch (m) {
@@ -60,7 +65,7 @@ int pk__mechanism_resolve(pk_mechanism want, pk_mechanism *out) {
 int pk__group_create(pk__group *g, pk_mechanism m, unsigned disable,
                      char **msg) {
   memset(g, 0, sizeof(*g));
-  g->dirfd = g->procsfd = g->eventsfd = -1;
+  g->dirfd = g->eventsfd = -1;
   g->mech = m;
   g->disable = disable;
   *msg = NULL;
@@ -88,13 +93,50 @@ int pk__group_signal(pk__group *g, int sig) {
   return 0;
 }
 
+/* True if a process of group pgid is still running (zombies excepted:
+ * they are dead, only waiting for whoever inherited them). */
+static bool pgroup_has_live(pid_t pgid) {
+  DIR *d = opendir("/proc");
+  if (d == NULL)
+    return false;
+  bool live = false;
+  struct dirent *e;
+  while (!live && (e = readdir(d)) != NULL) {
+    if (e->d_name[0] < '1' || e->d_name[0] > '9')
+      continue;
+    char path[300], buf[512];
+    snprintf(path, sizeof(path), "/proc/%.32s/stat", e->d_name);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+      continue;
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+      continue;
+    buf[n] = '\0';
+    char *rp = strrchr(buf, ')'), state;
+    long ppid, pgrp;
+    if (rp != NULL && sscanf(rp + 1, " %c %ld %ld", &state, &ppid, &pgrp) == 3)
+      live = pgrp == (long)pgid && state != 'Z' && state != 'X';
+  }
+  closedir(d);
+  return live;
+}
+
 int pk__group_kill_all(pk__group *g, int timeout_ms) {
   if (g->mech == PK_MECH_CGROUP_V2)
     return pk__cgroup_kill_all(g, timeout_ms);
-  /* A process group cannot be waited on as a whole: SIGKILL is certain,
-   * and the caller reaps its own child. */
-  if (g->pgid > 0)
+  if (g->pgid <= 0 || killpg(g->pgid, SIGKILL) != 0)
+    return 0;
+  /* SIGKILL is asynchronous: wait until no member still runs. The pgid
+   * cannot be reused meanwhile: the caller has not reaped the leader. */
+  uint64_t deadline = pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
+  while (pgroup_has_live(g->pgid)) {
+    if (pk__now_ns() >= deadline)
+      return PK_ETIMEOUT;
     killpg(g->pgid, SIGKILL);
+    poll(NULL, 0, 1);
+  }
   return 0;
 }
 

@@ -10,7 +10,6 @@ typedef struct pk__group {
   /* cgroup_v2 */
   char *path;   /* leaf directory */
   int dirfd;    /* O_DIRECTORY fd for CLONE_INTO_CGROUP */
-  int procsfd;  /* cgroup.procs, for a join by the child */
   int eventsfd; /* cgroup.events, polled for "populated 0" */
   /* process_group */
   pid_t pgid;

@@ -133,10 +133,9 @@ int pk__cgroup_create(pk__group *g, char **msg) {
   }
   g->dirfd = open(g->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (g->dirfd >= 0) {
-    g->procsfd = open_in(g, "cgroup.procs", O_WRONLY);
     g->eventsfd = open_in(g, "cgroup.events", O_RDONLY);
   }
-  if (g->dirfd < 0 || g->procsfd < 0 || g->eventsfd < 0) {
+  if (g->dirfd < 0 || g->eventsfd < 0) {
     int e = errno;
     *msg = pk__sprintf("cannot open cgroup %s: %s", g->path, strerror(e));
     pk__cgroup_destroy(g);
@@ -251,8 +250,8 @@ void pk__cgroup_destroy(pk__group *g) {
     for (int i = 0; i < 100 && rmdir(g->path) != 0 && errno == EBUSY; i++)
       usleep(1000);
   }
-  int *fds[] = {&g->dirfd, &g->procsfd, &g->eventsfd};
-  for (size_t i = 0; i < 3; i++) {
+  int *fds[] = {&g->dirfd, &g->eventsfd};
+  for (size_t i = 0; i < 2; i++) {
     if (*fds[i] >= 0)
       close(*fds[i]);
     *fds[i] = -1;

@@ -2,7 +2,7 @@
  * private group; output, exit and stdin driven by libuv; the whole tree
  * torn down when the run ends, times out or is released. */
 #include "group.h"
-#include "spawn.h"
+#include "spawner.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -154,8 +154,12 @@ static void teardown(real_exec *e) {
   reap(e);
   stop_stdin(e);
   pk__group_destroy(&e->group);
-  if (e->have_exit_poll)
-    uv_poll_stop(&e->exit_poll);
+  /* Close the watcher before its fd: libuv would otherwise unregister
+   * the fd number later, when it may belong to someone else. */
+  if (e->have_exit_poll) {
+    close_handle(e, &e->exit_poll);
+    e->have_exit_poll = false;
+  }
   if (e->pidfd >= 0)
     close(e->pidfd);
   e->pidfd = -1;
@@ -471,7 +475,6 @@ static void build_plan(real_exec *e, const pk_cmd *cmd, const char *path,
   plan->ngroups = cmd->ngroups;
   plan->pdeathsig = cmd->pdeathsig;
   plan->cgroup_dirfd = e->group.dirfd;
-  plan->cgroup_procsfd = e->group.procsfd;
   plan->disable = e->disable;
 }
 
@@ -548,7 +551,7 @@ static void init_exec(real_exec *e, real_runner *rr, const pk_cmd *cmd,
   e->in_fd = -1;
   e->method = "";
   e->disable = rr->opts.disable;
-  e->group.dirfd = e->group.procsfd = e->group.eventsfd = -1;
+  e->group.dirfd = e->group.eventsfd = -1;
   uv_timer_init(loop, &e->drain);
   e->drain.data = e;
 }

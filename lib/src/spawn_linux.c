@@ -13,11 +13,12 @@
  * state beyond errno.
  */
 #include "internal.h"
-#include "spawn.h"
+#include "spawner.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -74,8 +75,8 @@ typedef struct child_ctx {
   const pk__spawn_plan *plan;
   int errfd;
   pid_t parent;
+  int procsfd;      /* cgroup.procs, when joining by a write */
   bool join_cgroup; /* write to cgroup.procs (no CLONE_INTO_CGROUP) */
-  int max_fd;
 } child_ctx;
 
 /* The kernel's struct sigaction layout for rt_sigaction. */
@@ -164,7 +165,13 @@ PK__NOSAN static int child_close_fds(child_ctx *c) {
     if (n == 0)
       return 0;
   }
-  for (int fd = 3; fd < c->max_fd; fd++)
+  /* Last resort: every possible descriptor number. */
+  struct rlimit rl;
+  long max = 1L << 16;
+  if (sys(SYS_prlimit64, 0, RLIMIT_NOFILE, 0, (long)&rl) == 0 &&
+      rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < (1u << 20))
+    max = (long)rl.rlim_cur;
+  for (long fd = 3; fd < max; fd++)
     sys(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC, 0);
   return 0;
 }
@@ -177,7 +184,7 @@ PK__NOSAN static int child_main(void *arg) {
     if (sig != SIGKILL && sig != SIGSTOP)
       sys(SYS_rt_sigaction, sig, (long)&dfl, 0, 8);
   }
-  if (c->join_cgroup && sys(SYS_write, p->cgroup_procsfd, (long)"0", 1, 0) < 0)
+  if (c->join_cgroup && sys(SYS_write, c->procsfd, (long)"0", 1, 0) < 0)
     child_fail(c, PK__STAGE_CGROUP);
   if (p->setsid && sys(SYS_setsid, 0, 0, 0, 0) < 0)
     child_fail(c, PK__STAGE_SETSID);
@@ -248,8 +255,9 @@ static int spawn_clone3(child_ctx *c, char *stack, pk__spawn_out *out) {
   int pidfd = -1;
   struct clone_args args;
   memset(&args, 0, sizeof(args));
-  args.flags = CLONE_VM | CLONE_VFORK | CLONE_PIDFD;
-  args.pidfd = (__u64)(uintptr_t)&pidfd;
+  bool want_pidfd = !(c->plan->disable & PK_NO_PIDFD);
+  args.flags = CLONE_VM | CLONE_VFORK | (want_pidfd ? CLONE_PIDFD : 0);
+  args.pidfd = want_pidfd ? (__u64)(uintptr_t)&pidfd : 0;
   args.exit_signal = SIGCHLD;
   args.stack = (__u64)(uintptr_t)stack;
   args.stack_size = PK__CHILD_STACK;
@@ -263,7 +271,7 @@ static int spawn_clone3(child_ctx *c, char *stack, pk__spawn_out *out) {
     return (int)-pid;
   out->pid = (pid_t)pid;
   out->pidfd = pidfd;
-  out->method = "clone3";
+  out->method = want_pidfd ? "clone3" : "clone3+nopidfd";
   return 0;
 #else
   (void)c, (void)stack, (void)out;
@@ -277,7 +285,7 @@ static int spawn_clone(child_ctx *c, char *stack, bool want_pidfd,
   int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
   if (want_pidfd)
     flags |= CLONE_PIDFD;
-  c->join_cgroup = c->plan->cgroup_procsfd >= 0;
+  c->join_cgroup = c->plan->cgroup_dirfd >= 0;
   pid_t pid = clone(child_main, stack + PK__CHILD_STACK, flags, c,
                     want_pidfd ? &pidfd : NULL);
   if (pid < 0)
@@ -308,40 +316,52 @@ static int do_clone(child_ctx *c, char *stack, pk__spawn_out *out) {
     if (err == 0 || !clone_unsupported(err))
       return err;
   }
+  /* Without CLONE_INTO_CGROUP the child joins by writing cgroup.procs. */
+  if (c->plan->cgroup_dirfd >= 0) {
+    c->procsfd =
+        openat(c->plan->cgroup_dirfd, "cgroup.procs", O_WRONLY | O_CLOEXEC);
+    if (c->procsfd < 0)
+      return errno;
+  }
   if (!(dis & PK_NO_PIDFD)) {
     err = spawn_clone(c, stack, true, out);
-    if (err == 0 || !clone_unsupported(err))
-      return err;
+    if (err != 0 && clone_unsupported(err))
+      err = spawn_clone(c, stack, false, out);
+  } else {
+    err = spawn_clone(c, stack, false, out);
   }
-  return spawn_clone(c, stack, false, out);
+  if (c->procsfd >= 0)
+    close(c->procsfd);
+  return err;
 }
 
 int pk__waitid(pid_t pid, int pidfd, siginfo_t *si, int options) {
   int rc;
-  do {
+  for (;;) {
     memset(si, 0, sizeof(*si));
     if (pidfd >= 0) {
       rc = waitid((idtype_t)P_PIDFD, (id_t)pidfd, si, options);
-      if (rc == 0 || errno != EINVAL)
-        continue; /* P_PIDFD (5.4) may be missing where pidfds exist */
+      if (rc < 0 && errno == EAGAIN && !(options & WNOHANG)) {
+        /* libuv made the pidfd non-blocking: wait for it to be readable */
+        struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+        poll(&pfd, 1, -1);
+        continue;
+      }
+      /* P_PIDFD (5.4) may be missing where pidfds exist (5.2, 5.3) */
+      if (rc < 0 && errno == EINVAL)
+        rc = waitid(P_PID, (id_t)pid, si, options);
+    } else {
+      rc = waitid(P_PID, (id_t)pid, si, options);
     }
-    rc = waitid(P_PID, (id_t)pid, si, options);
-  } while (rc < 0 && errno == EINTR);
-  return rc;
+    if (rc == 0 || errno != EINTR)
+      return rc;
+  }
 }
 
 /* Reap a child that failed before exec. */
 static void reap(pid_t pid, int pidfd) {
   siginfo_t si;
   pk__waitid(pid, pidfd, &si, WEXITED);
-}
-
-static int max_fd(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-      rl.rlim_cur < (1u << 20))
-    return (int)rl.rlim_cur;
-  return 1 << 16;
 }
 
 int pk__spawn(const pk__spawn_plan *plan, pk__spawn_out *out) {
@@ -365,12 +385,8 @@ int pk__spawn(const pk__spawn_plan *plan, pk__spawn_out *out) {
     close(errpipe[1]);
     return pk__spawn_error_code(out->stage, out->err);
   }
-  child_ctx ctx = {.plan = plan,
-                   .errfd = errpipe[1],
-                   .parent = getpid(),
-                   .max_fd = plan->disable & PK_NO_CLOSE_RANGE ? max_fd() : 0};
-  if (ctx.max_fd == 0)
-    ctx.max_fd = max_fd();
+  child_ctx ctx = {
+      .plan = plan, .errfd = errpipe[1], .parent = getpid(), .procsfd = -1};
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);

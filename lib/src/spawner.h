@@ -43,9 +43,9 @@ typedef struct pk__spawn_plan {
   const gid_t *groups;
   size_t ngroups;
   bool pdeathsig;
-  int cgroup_dirfd;   /* -1: none. Used by clone3 CLONE_INTO_CGROUP */
-  int cgroup_procsfd; /* -1: none. Written by the child otherwise */
-  unsigned disable;   /* PK_NO_* */
+  int cgroup_dirfd; /* -1: none. clone3 CLONE_INTO_CGROUP, else the
+                       child writes itself into its cgroup.procs */
+  unsigned disable; /* PK_NO_* */
 } pk__spawn_plan;
 
 typedef struct pk__spawn_out {

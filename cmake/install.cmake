@@ -1,0 +1,68 @@
+# Install rules: headers, the library, a CMake package (pk::pk) and a
+# pkg-config file. Included from the top-level CMakeLists.txt after
+# add_subdirectory(lib).
+if(NOT PK_INSTALL)
+  return()
+endif()
+
+include(CMakePackageConfigHelpers)
+
+set(PK_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/processkit)
+
+install(TARGETS pk EXPORT processkit-targets
+  ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Development
+  LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Runtime
+          NAMELINK_COMPONENT Development
+  RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT Runtime)
+
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/lib/include/pk
+  DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+  COMPONENT Development
+  FILES_MATCHING PATTERN "*.h")
+
+install(EXPORT processkit-targets
+  NAMESPACE pk::
+  FILE processkit-targets.cmake
+  DESTINATION ${PK_CMAKE_DIR}
+  COMPONENT Development)
+
+configure_package_config_file(
+  ${PROJECT_SOURCE_DIR}/cmake/processkit-config.cmake.in
+  ${PROJECT_BINARY_DIR}/processkit-config.cmake
+  INSTALL_DESTINATION ${PK_CMAKE_DIR})
+# 0.x: a minor release may break the API, so only the same minor matches.
+write_basic_package_version_file(
+  ${PROJECT_BINARY_DIR}/processkit-config-version.cmake
+  VERSION ${PROJECT_VERSION}
+  COMPATIBILITY SameMinorVersion)
+install(FILES
+  ${PROJECT_BINARY_DIR}/processkit-config.cmake
+  ${PROJECT_BINARY_DIR}/processkit-config-version.cmake
+  DESTINATION ${PK_CMAKE_DIR}
+  COMPONENT Development)
+
+# processkit.pc: filled now except for the prefix, which is written at
+# install time so the file names the prefix actually installed to
+# (`cmake --install --prefix DIR`, CPack), not the one configured.
+set(PK_PC_VERSION ${PROJECT_VERSION})
+set(PK_PC_PREFIX "@PK_PC_PREFIX@") # kept for the install-time pass
+foreach(_pk_dir LIBDIR INCLUDEDIR)
+  if(IS_ABSOLUTE "${CMAKE_INSTALL_${_pk_dir}}")
+    set(PK_PC_${_pk_dir} "${CMAKE_INSTALL_${_pk_dir}}")
+  elseif(_pk_dir STREQUAL "LIBDIR")
+    set(PK_PC_${_pk_dir} "\${exec_prefix}/${CMAKE_INSTALL_${_pk_dir}}")
+  else()
+    set(PK_PC_${_pk_dir} "\${prefix}/${CMAKE_INSTALL_${_pk_dir}}")
+  endif()
+endforeach()
+unset(_pk_dir)
+configure_file(${PROJECT_SOURCE_DIR}/cmake/processkit.pc.in
+  ${PROJECT_BINARY_DIR}/processkit.pc.in @ONLY)
+install(CODE "
+  set(PK_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
+  configure_file(\"${PROJECT_BINARY_DIR}/processkit.pc.in\"
+                 \"${PROJECT_BINARY_DIR}/processkit.pc\" @ONLY)"
+  COMPONENT Development)
+install(FILES ${PROJECT_BINARY_DIR}/processkit.pc
+  DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
+  COMPONENT Development)
