@@ -24,12 +24,22 @@ int pkt_setup(void **state) {
   (void)state;
   if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
     return -1;
-  uv_loop_t loop;
-  if (uv_loop_init(&loop) != 0)
+  /* One blocking run creates the thread's cached loop and libuv's
+   * process-wide signal pipe, both kept for the life of the thread. */
+  pk_runner *r;
+  pk_cmd *cmd;
+  if (pk_real_runner_new(NULL, &r) != 0)
     return -1;
-  uv_loop_close(&loop);
-  (void)pk_mechanism_best();
-  return 0;
+  int rc = pk_cmd_new(PK_FIXTURE, &cmd);
+  if (rc == 0)
+    rc = pk_cmd_arg(cmd, "exit");
+  if (rc == 0)
+    rc = pk_cmd_arg(cmd, "0");
+  if (rc == 0)
+    rc = pk_output(r, cmd, NULL);
+  pk_cmd_free(cmd);
+  pk_runner_free(r);
+  return rc == 0 ? 0 : -1;
 }
 
 static int list_fds(int *out, int max) {

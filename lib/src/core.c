@@ -3,6 +3,7 @@
  * and result assembly, so every runner behaves the same to user code. */
 #include "internal.h"
 
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 
@@ -27,7 +28,8 @@ struct pk_proc {
   pk_cmd *cmd;
   uv_loop_t *loop;
   uv_loop_t own_loop;
-  bool own;
+  bool own;         /* pk drives the loop (pk_proc_wait) */
+  bool thread_loop; /* ... and it is the thread's cached one */
   pk_start_opts opts;
   pk_events ev;
   pk_exec *exec;
@@ -126,9 +128,19 @@ static void deliver_lines(pk_proc *p, int s, const char *buf, size_t len) {
 
 static void count_lines(pk_proc *p, int s, const char *buf, size_t len) {
   uint64_t n = 0;
-  for (const char *q = buf, *end = buf + len;
-       (q = memchr(q, '\n', (size_t)(end - q))) != NULL; q++)
-    n++;
+  size_t i = 0;
+  /* Eight bytes at a time: a zero byte of w ^ "\n\n..." is a newline. */
+  const uint64_t ones = 0x0101010101010101u, nl = ones * '\n';
+  const uint64_t low7 = ones * 0x7f;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t w;
+    memcpy(&w, buf + i, 8);
+    w ^= nl;
+    uint64_t zero = ~(((w & low7) + low7) | w | low7);
+    n += (uint64_t)__builtin_popcountll(zero);
+  }
+  for (; i < len; i++)
+    n += buf[i] == '\n';
   p->res->total_lines[s] += n;
   p->cap[s].last = buf[len - 1];
 }
@@ -264,8 +276,46 @@ static void on_defer(uv_timer_t *t) {
 
 /* -------------------------------------------------------------- handle */
 
+/* Blocking verbs reuse one loop per thread instead of creating and
+ * closing one per run (an epoll fd, a signal pipe and their syscalls).
+ * It is closed when the thread exits. A verb called from a callback of
+ * another blocking run on the same thread gets a fresh loop instead. */
+typedef struct thread_loop {
+  uv_loop_t loop;
+  bool ready, busy;
+} thread_loop;
+
+static __thread thread_loop tl;
+static pthread_key_t tl_key;
+static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
+
+static void tl_destroy(void *arg) {
+  thread_loop *t = arg;
+  if (t->ready && !t->busy) {
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&t->loop);
+  }
+  t->ready = false;
+}
+
+static void tl_key_init(void) { pthread_key_create(&tl_key, tl_destroy); }
+
+static uv_loop_t *thread_loop_acquire(void) {
+  if (tl.busy)
+    return NULL;
+  if (!tl.ready) {
+    pthread_once(&tl_once, tl_key_init);
+    if (uv_loop_init(&tl.loop) != 0)
+      return NULL;
+    tl.ready = true;
+    pthread_setspecific(tl_key, &tl);
+  }
+  tl.busy = true;
+  return &tl.loop;
+}
+
 static int proc_init(pk_proc *p, pk_runner *r, const pk_cmd *cmd,
-                     const pk_start_opts *opts) {
+                     const pk_start_opts *opts, bool blocking) {
   p->runner = r;
   p->ev.p = p;
   if (opts != NULL)
@@ -276,7 +326,9 @@ static int proc_init(pk_proc *p, pk_runner *r, const pk_cmd *cmd,
   if ((p->res = pk__result_new()) == NULL)
     return PK_ENOMEM;
   p->loop = p->opts.loop;
-  if (p->loop == NULL) {
+  if (p->loop == NULL && blocking && (p->loop = thread_loop_acquire())) {
+    p->own = p->thread_loop = true;
+  } else if (p->loop == NULL) {
     if ((rc = uv_loop_init(&p->own_loop)) != 0)
       return rc == UV_EMFILE || rc == UV_ENFILE ? PK_ELIMIT : rc;
     p->own = true;
@@ -325,13 +377,16 @@ static void proc_close(pk_proc *p) {
   if (p->own) {
     while (uv_run(p->loop, UV_RUN_DEFAULT) != 0)
       ;
-    uv_loop_close(p->loop);
+    if (p->thread_loop)
+      tl.busy = false;
+    else
+      uv_loop_close(p->loop);
     proc_free_now(p);
   }
 }
 
-int pk_start(pk_runner *r, const pk_cmd *cmd, const pk_start_opts *opts,
-             pk_proc **out) {
+static int start(pk_runner *r, const pk_cmd *cmd, const pk_start_opts *opts,
+                 bool blocking, pk_proc **out) {
   if (out != NULL)
     *out = NULL;
   if (r == NULL || cmd == NULL || out == NULL || !cmd_valid(cmd))
@@ -339,7 +394,7 @@ int pk_start(pk_runner *r, const pk_cmd *cmd, const pk_start_opts *opts,
   pk_proc *p = pk__calloc(1, sizeof(*p));
   if (p == NULL)
     return PK_ENOMEM;
-  int rc = proc_init(p, r, cmd, opts);
+  int rc = proc_init(p, r, cmd, opts, blocking);
   if (rc != 0) {
     if (p->loop != NULL) {
       proc_close(p);
@@ -363,10 +418,22 @@ int pk_start(pk_runner *r, const pk_cmd *cmd, const pk_start_opts *opts,
     p->exec = NULL;
     uv_timer_start(&p->defer, on_defer, 0, 0);
   } else if (p->cmd->timeout_ms > 0) {
+    /* The loop's clock is only refreshed when it runs: a loop idle since
+     * its last run would fire the deadline early. */
+    uv_update_time(p->loop);
     uv_timer_start(&p->deadline, on_deadline, (uint64_t)p->cmd->timeout_ms, 0);
   }
   *out = p;
   return 0;
+}
+
+int pk_start(pk_runner *r, const pk_cmd *cmd, const pk_start_opts *opts,
+             pk_proc **out) {
+  return start(r, cmd, opts, false, out);
+}
+
+int pk__start_blocking(pk_runner *r, const pk_cmd *cmd, pk_proc **out) {
+  return start(r, cmd, NULL, true, out);
 }
 
 int pk_proc_wait(pk_proc *p) {

@@ -126,15 +126,24 @@ static bool pgroup_has_live(pid_t pgid) {
 int pk__group_kill_all(pk__group *g, int timeout_ms) {
   if (g->mech == PK_MECH_CGROUP_V2)
     return pk__cgroup_kill_all(g, timeout_ms);
-  if (g->pgid <= 0 || killpg(g->pgid, SIGKILL) != 0)
+  if (g->pgid > 0)
+    killpg(g->pgid, SIGKILL);
+  return pk__group_wait_gone(g, timeout_ms);
+}
+
+int pk__group_wait_gone(pk__group *g, int timeout_ms) {
+  if (g->mech != PK_MECH_PROCESS_GROUP || g->pgid <= 0)
     return 0;
-  /* SIGKILL is asynchronous: wait until no member still runs. The pgid
-   * cannot be reused meanwhile: the caller has not reaped the leader. */
+  /* Cheap first: no member left at all (common case). Only when some
+   * remain (alive, or dead orphans not yet reaped by their new parent)
+   * scan /proc for one still running. No signals here: the leader may be
+   * reaped already, so the pgid is only ours while members exist. */
+  if (killpg(g->pgid, 0) != 0)
+    return 0;
   uint64_t deadline = pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
   while (pgroup_has_live(g->pgid)) {
     if (pk__now_ns() >= deadline)
       return PK_ETIMEOUT;
-    killpg(g->pgid, SIGKILL);
     poll(NULL, 0, 1);
   }
   return 0;

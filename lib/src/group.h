@@ -32,6 +32,9 @@ int pk__group_signal(pk__group *g, int sig);
 /* SIGKILL everything and wait (up to timeout_ms) until the group is
  * empty. Returns 0, or PK_ETIMEOUT if something survived. */
 int pk__group_kill_all(pk__group *g, int timeout_ms);
+/* Process groups: wait (up to timeout_ms) until no member still runs,
+ * without signalling. 0, or PK_ETIMEOUT. No-op for cgroups. */
+int pk__group_wait_gone(pk__group *g, int timeout_ms);
 /* True if no live process is left in the group (cgroup only knows for
  * sure; process groups answer from killpg(pgid, 0)). */
 bool pk__group_empty(pk__group *g);

@@ -74,6 +74,9 @@ int pk__cmd_build_env(const pk_cmd *cmd, char ***out);
 const char *pk__cmd_path_env(const pk_cmd *cmd);
 void pk__strv_free(char **v);
 
+/* pk_start for the blocking verbs: runs on the thread's cached loop. */
+int pk__start_blocking(pk_runner *r, const pk_cmd *cmd, pk_proc **out);
+
 /* ---- result internals (result.c) ---- */
 struct pk_result {
   pk_outcome outcome;

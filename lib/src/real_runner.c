@@ -145,13 +145,20 @@ static void drain_rest(real_exec *e, int s) {
 
 /* Kill whatever is left of the tree, reap, release OS resources. */
 static void teardown(real_exec *e) {
-  if (e->group.mech == PK_MECH_PROCESS_GROUP)
-    pk__group_kill_all(&e->group, PK__TEARDOWN_MS); /* leader not reaped */
-  else if (!pk__group_empty(&e->group))
-    pk__group_kill_all(&e->group, PK__TEARDOWN_MS);
-  if (!e->exited && e->group.mech == PK_MECH_PROCESS_GROUP)
-    kill(e->base.pid, SIGKILL); /* it may have left its group (setsid) */
-  reap(e);
+  if (e->group.mech == PK_MECH_PROCESS_GROUP) {
+    /* SIGKILL the group while the unreaped leader still reserves the
+     * pgid, then reap, then wait out members that are still dying. */
+    if (e->group.pgid > 0)
+      killpg(e->group.pgid, SIGKILL);
+    if (!e->exited)
+      kill(e->base.pid, SIGKILL); /* it may have left its group (setsid) */
+    reap(e);
+    pk__group_wait_gone(&e->group, PK__TEARDOWN_MS);
+  } else {
+    if (!pk__group_empty(&e->group))
+      pk__group_kill_all(&e->group, PK__TEARDOWN_MS);
+    reap(e);
+  }
   stop_stdin(e);
   pk__group_destroy(&e->group);
   /* Close the watcher before its fd: libuv would otherwise unregister

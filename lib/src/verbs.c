@@ -19,7 +19,7 @@ const char *pk_runner_name(const pk_runner *r) {
 static int run_to_end(pk_runner *r, const pk_cmd *cmd, pk_result **res) {
   *res = NULL;
   pk_proc *p;
-  int rc = pk_start(r, cmd, NULL, &p);
+  int rc = pk__start_blocking(r, cmd, &p);
   if (rc != 0)
     return rc;
   rc = pk_proc_wait(p);
