@@ -69,6 +69,20 @@ char *pk__sprintf(const char *fmt, ...) {
   return s;
 }
 
+int pk__buf_reserve(pk__buf *b, size_t n) {
+  if (b->len + n + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + n + 1)
+      cap *= 2;
+    char *d = pk__realloc(b->data, cap);
+    if (d == NULL)
+      return PK_ENOMEM;
+    b->data = d;
+    b->cap = cap;
+  }
+  return 0;
+}
+
 int pk__buf_append(pk__buf *b, const void *p, size_t n) {
   if (b->len + n + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 256;

@@ -17,6 +17,8 @@ typedef struct capture {
   bool ring_full;
   pk__buf line; /* partial line for on_line */
   char last;    /* last byte seen, for counting a final line */
+  char *lent;   /* storage lent to the runner for the next read */
+  size_t lent_size, lend_next;
 } capture;
 
 struct pk_events {
@@ -85,6 +87,64 @@ static int capture_store(pk_proc *p, int s, const char *buf, size_t len) {
   return PK_EINVAL;
 }
 
+#define PK__LEND_MIN (16 * 1024)
+#define PK__LEND_MAX (64 * 1024)
+
+size_t pk_events_buffer(pk_events *ev, pk_stream s, char **buf) {
+  pk_proc *p = ev->p;
+  *buf = NULL;
+  if (p->done || (s != PK_STDOUT && s != PK_STDERR))
+    return 0;
+  capture *c = &p->cap[(int)s];
+  size_t want = c->lend_next ? c->lend_next : PK__LEND_MIN;
+  size_t limit = p->cmd->limit_bytes, room = want;
+  switch (p->cmd->limit_policy) {
+  case PK_LIMIT_TAIL:
+    if (c->ring == NULL && (c->ring = pk__malloc(limit)) == NULL)
+      return 0;
+    room = limit - c->ring_pos;
+    if (room < PK__LEND_MIN) /* tiny reads near the wrap: copy instead */
+      return 0;
+    c->lent = c->ring + c->ring_pos;
+    break;
+  case PK_LIMIT_HEAD:
+  case PK_LIMIT_FAIL:
+    room = limit - c->buf.len;
+    if (room == 0)
+      return 0;
+    room = room < want ? room : want;
+    /* fall through */
+  default:
+    if (pk__buf_reserve(&c->buf, room) != 0)
+      return 0;
+    c->lent = c->buf.data + c->buf.len;
+  }
+  c->lent_size = room < want ? room : want;
+  *buf = c->lent;
+  return c->lent_size;
+}
+
+/* A read landed in lent storage: account for it without copying. Reads
+ * that fill what was lent get a bigger loan next time. */
+static void capture_commit(pk_proc *p, int s, size_t len) {
+  capture *c = &p->cap[s];
+  if (len == c->lent_size &&
+      c->lent_size >= (c->lend_next ? c->lend_next : PK__LEND_MIN))
+    c->lend_next =
+        c->lent_size * 2 > PK__LEND_MAX ? PK__LEND_MAX : c->lent_size * 2;
+  c->lent = NULL;
+  if (p->cmd->limit_policy != PK_LIMIT_TAIL) {
+    c->buf.len += len;
+    c->buf.data[c->buf.len] = '\0';
+    return;
+  }
+  c->ring_pos += len;
+  if (c->ring_pos == p->cmd->limit_bytes) {
+    c->ring_pos = 0;
+    c->ring_full = true;
+  }
+}
+
 /* Turn the tail ring into the result buffer. */
 static int capture_finish(pk_proc *p, int s) {
   capture *c = &p->cap[s];
@@ -136,8 +196,8 @@ static void count_lines(pk_proc *p, int s, const char *buf, size_t len) {
     uint64_t w;
     memcpy(&w, buf + i, 8);
     w ^= nl;
-    uint64_t zero = ~(((w & low7) + low7) | w | low7);
-    n += (uint64_t)__builtin_popcountll(zero);
+    uint64_t zero = ~(((w & low7) + low7) | w | low7) >> 7; /* 0 or 1 */
+    n += (zero * ones) >> 56; /* sum of the eight bytes */
   }
   for (; i < len; i++)
     n += buf[i] == '\n';
@@ -156,7 +216,9 @@ void pk_events_output(pk_events *ev, pk_stream s, const char *buf, size_t len) {
     p->opts.on_output(p, s, buf, len, p->opts.data);
   if (p->opts.on_line != NULL)
     deliver_lines(p, si, buf, len);
-  if (capture_store(p, si, buf, len) != 0 && p->fail_err == 0)
+  if (buf == p->cap[si].lent && len <= p->cap[si].lent_size)
+    capture_commit(p, si, len);
+  else if (capture_store(p, si, buf, len) != 0 && p->fail_err == 0)
     p->fail_err = PK_ENOMEM;
   if (p->cmd->limit_policy == PK_LIMIT_FAIL &&
       p->res->total_bytes[si] > p->cmd->limit_bytes && p->fail_err == 0) {

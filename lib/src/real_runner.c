@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <string.h>
@@ -222,7 +223,11 @@ static void on_exit_timer(uv_timer_t *t) { maybe_finish(t->data); }
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   (void)hint;
   real_exec *e = h->data;
-  *buf = uv_buf_init(e->rbuf, PK__READ_BUF);
+  pk_stream s = h == (uv_handle_t *)&e->out[PK_STDOUT] ? PK_STDOUT : PK_STDERR;
+  char *lent;
+  size_t n = pk_events_buffer(e->ev, s, &lent); /* read into the capture */
+  *buf = n > 0 ? uv_buf_init(lent, (unsigned)(n > UINT_MAX ? UINT_MAX : n))
+               : uv_buf_init(e->rbuf, PK__READ_BUF);
 }
 
 static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf) {

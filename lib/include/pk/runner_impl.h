@@ -75,6 +75,12 @@ struct pk_runner_vtable {
 /* Emit a chunk of output. buf is borrowed. */
 PK_EXTERN void pk_events_output(pk_events *ev, pk_stream s, const char *buf,
                                 size_t len);
+/* Optional zero-copy path: storage where the next chunk of stream s may
+ * be read (the capture itself). Returns its size, or 0 when the runner
+ * should read into its own buffer. Passing the same pointer back to
+ * pk_events_output (with len <= the size) commits the bytes in place;
+ * the loan ends with that call. */
+PK_EXTERN size_t pk_events_buffer(pk_events *ev, pk_stream s, char **buf);
 /* Emit the end of the run; exactly once, last. info is borrowed. */
 PK_EXTERN void pk_events_exit(pk_events *ev, const pk_exit_info *info);
 
