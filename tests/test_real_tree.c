@@ -526,27 +526,19 @@ static void setsid_escapee(void **state) {
                   alive ? "ALIVE" : "gone", (unsigned long long)ms,
                   (int)pk_result_output_incomplete(res),
                   pk_err_name(pk_result_error(res)));
-    if (mechs[i] == PK_MECH_CGROUP_V2) {
-      /* Caught: the cgroup holds it whatever its session. */
-      assert_false(alive);
-      assert_false(pk_result_output_incomplete(res));
-    } else {
-      /* KNOWN LIMITATION (R6 asks the process-group fallback to detect
-       * and report the escapee; it does not yet): killpg() misses the
-       * escapee, which survives the run. The only trace on the result is
-       * output_incomplete (the escapee still held stdout when the drain
-       * ran out); nothing names the escapee. When pk learns to detect it,
-       * this branch must change to assert the report (and that the
-       * escapee is gone). */
-      assert_true(alive);
-      assert_true(pk_result_output_incomplete(res));
-      assert_int_equal(pk_result_error(res), PK_ETIMEOUT);
-      /* It is our descendant (reparented to us, the subreaper): the test
-       * started it, so the test ends it. */
-      assert_int_equal(ppid, getpid());
-      assert_int_equal(kill(escapee.pid, SIGKILL), 0);
-      assert_int_equal(waitpid(escapee.pid, NULL, 0), escapee.pid);
-    }
+    /* Gone on both: the cgroup holds it whatever its session; the
+     * process-group fallback walks the live child's tree when the
+     * deadline signals it, finds the descendant outside the group,
+     * signals it with the group and reports it. */
+    assert_false(alive);
+    assert_false(pk_result_output_incomplete(res));
+    if (mechs[i] == PK_MECH_CGROUP_V2)
+      assert_int_equal(pk_result_escapees(res), 0);
+    else
+      assert_int_equal(pk_result_escapees(res), 1);
+    if (read_stat(escapee.pid, &st, &escapee.start, &ppid) && st == 'Z' &&
+        ppid == getpid())
+      waitpid(escapee.pid, NULL, 0); /* our adopted orphan: reap it */
     pk_result_free(res);
     pk_cmd_free(cmd);
     pk_runner_free(r);

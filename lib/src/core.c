@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #define PK__MAX_LINE (1u << 20) /* longer lines are delivered in pieces */
@@ -36,6 +37,8 @@ struct pk_proc {
   pk_events ev;
   pk_exec *exec;
   uv_timer_t deadline, grace, defer;
+  uv_async_t cancel; /* pk_proc_cancel from any thread */
+  atomic_bool cancel_requested;
   int closing;
   capture cap[3];
   pk_result *res;
@@ -286,6 +289,7 @@ static void finish(pk_proc *p, const pk_exit_info *info) {
   r->mechanism = info->mechanism;
   r->incomplete = info->output_incomplete;
   r->pid = info->pid;
+  r->escapees = info->escapees;
   if (!set_str(&r->spawn_method, info->spawn_method) && p->fail_err == 0)
     p->fail_err = PK_ENOMEM;
   finish_output(p);
@@ -328,6 +332,13 @@ static void on_deadline(uv_timer_t *t) {
     uv_timer_start(
         &p->grace, on_grace,
         (uint64_t)(c->grace_ms < 0 ? PK__DEFAULT_GRACE_MS : c->grace_ms), 0);
+}
+
+static void on_cancel(uv_async_t *a) {
+  pk_proc *p = a->data;
+  if (atomic_load(&p->cancel_requested) && !p->done && p->exec != NULL &&
+      p->runner->vt->signal(p->exec, SIGKILL) == 0 && !p->timed_out)
+    p->cancelled = true;
 }
 
 /* A start that failed completes from the loop, never inside pk_start. */
@@ -401,6 +412,9 @@ static int proc_init(pk_proc *p, pk_runner *r, const pk_cmd *cmd,
     uv_timer_init(p->loop, timers[i]);
     timers[i]->data = p;
   }
+  uv_async_init(p->loop, &p->cancel, on_cancel);
+  p->cancel.data = p;
+  uv_unref((uv_handle_t *)&p->cancel); /* the run keeps the loop alive */
   return 0;
 }
 
@@ -432,10 +446,12 @@ static void on_timer_closed(uv_handle_t *h) {
 }
 
 static void proc_close(pk_proc *p) {
-  uv_timer_t *timers[] = {&p->deadline, &p->grace, &p->defer};
-  p->closing = 3;
-  for (size_t i = 0; i < 3; i++)
-    uv_close((uv_handle_t *)timers[i], on_timer_closed);
+  uv_handle_t *handles[] = {(uv_handle_t *)&p->deadline,
+                            (uv_handle_t *)&p->grace, (uv_handle_t *)&p->defer,
+                            (uv_handle_t *)&p->cancel};
+  p->closing = 4;
+  for (size_t i = 0; i < 4; i++)
+    uv_close(handles[i], on_timer_closed);
   if (p->own) {
     while (uv_run(p->loop, UV_RUN_DEFAULT) != 0)
       ;
@@ -519,6 +535,13 @@ int pk_proc_kill(pk_proc *p, int sig) {
   if (rc == 0 && sig == SIGKILL && !p->timed_out)
     p->cancelled = true;
   return rc;
+}
+
+int pk_proc_cancel(pk_proc *p) {
+  if (p == NULL)
+    return PK_EINVAL;
+  atomic_store(&p->cancel_requested, true);
+  return uv_async_send(&p->cancel) == 0 ? 0 : PK_EIO;
 }
 
 const pk_result *pk_proc_result(const pk_proc *p) {

@@ -4,6 +4,8 @@
 
 #include "internal.h"
 
+#define PK__MAX_ESCAPEES 64
+
 typedef struct pk__group {
   pk_mechanism mech;
   unsigned disable;
@@ -12,7 +14,13 @@ typedef struct pk__group {
   int dirfd;    /* O_DIRECTORY fd for CLONE_INTO_CGROUP */
   int eventsfd; /* cgroup.events, polled for "populated 0" */
   /* process_group */
-  pid_t pgid;
+  pid_t pgid, leader;
+  /* descendants that left the process group (setsid/setpgid), found by
+   * walking the live leader's tree; pidfds where available */
+  pid_t esc_pid[PK__MAX_ESCAPEES];
+  int esc_fd[PK__MAX_ESCAPEES];
+  int nesc;
+  bool esc_overflow;
 } pk__group;
 
 /* The cgroup-v2 directory new leaves go under (this process's own
@@ -27,8 +35,10 @@ int pk__group_create(pk__group *g, pk_mechanism m, unsigned disable,
                      char **msg);
 /* The leader of the group has been spawned. */
 void pk__group_set_leader(pk__group *g, pid_t pid);
-/* Send sig to every process of the group. PK_ESRCH when it is empty. */
-int pk__group_signal(pk__group *g, int sig);
+/* Send sig to every process of the group. PK_ESRCH when it is empty.
+ * leader_alive: the leader has not exited, so its tree can be walked for
+ * processes that left a process group. */
+int pk__group_signal(pk__group *g, int sig, bool leader_alive);
 /* SIGKILL everything and wait (up to timeout_ms) until the group is
  * empty. Returns 0, or PK_ETIMEOUT if something survived. */
 int pk__group_kill_all(pk__group *g, int timeout_ms);
@@ -47,5 +57,13 @@ int pk__cgroup_signal(pk__group *g, int sig);
 int pk__cgroup_kill_all(pk__group *g, int timeout_ms);
 bool pk__cgroup_empty(pk__group *g);
 void pk__cgroup_destroy(pk__group *g);
+
+int pk__pgroup_signal(pk__group *g, int sig, bool leader_alive);
+/* SIGKILL the group and every escapee (walking the tree first when the
+ * leader is alive: stop, find, kill). Call before reaping the leader. */
+void pk__pgroup_kill(pk__group *g, bool leader_alive);
+/* Wait until no member or escapee still runs (no signals sent). */
+int pk__pgroup_wait_gone(pk__group *g, int timeout_ms);
+void pk__pgroup_destroy(pk__group *g);
 
 #endif

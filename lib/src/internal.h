@@ -95,6 +95,7 @@ struct pk_result {
   pk_mechanism mechanism;
   char *spawn_method;
   int pid;
+  int escapees;
 };
 pk_result *pk__result_new(void);
 /* Replace the error message (printf-style). Keeps the old one on ENOMEM.*/

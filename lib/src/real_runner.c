@@ -149,10 +149,10 @@ static void teardown(real_exec *e) {
   if (e->group.mech == PK_MECH_PROCESS_GROUP) {
     /* SIGKILL the group while the unreaped leader still reserves the
      * pgid, then reap, then wait out members that are still dying. */
-    if (e->group.pgid > 0)
-      killpg(e->group.pgid, SIGKILL);
-    if (!e->exited)
-      kill(e->base.pid, SIGKILL); /* it may have left its group (setsid) */
+    bool alive = !check_exit(e);
+    pk__pgroup_kill(&e->group, alive);
+    if (alive)
+      kill(e->base.pid, SIGKILL);
     reap(e);
     pk__group_wait_gone(&e->group, PK__TEARDOWN_MS);
   } else {
@@ -189,6 +189,7 @@ static void finish_run(real_exec *e) {
   info.mechanism = e->group.mech;
   info.spawn_method = e->method;
   info.pid = e->base.pid;
+  info.escapees = e->group.nesc + (e->group.esc_overflow ? 1 : 0);
   e->base.pid = 0;
   pk_events_exit(e->ev, &info); /* last: the user may act on it */
 }
@@ -643,12 +644,12 @@ static int real_signal(pk_exec *base, int sig) {
     return PK_ESRCH;
   if (check_exit(e)) {
     if (sig == SIGKILL) /* the child is gone; its descendants must go */
-      pk__group_signal(&e->group, SIGKILL);
+      pk__group_signal(&e->group, SIGKILL, false);
     return PK_ESRCH;
   }
   if (sig == 0)
     return 0;
-  int rc = pk__group_signal(&e->group, sig);
+  int rc = pk__group_signal(&e->group, sig, true);
   if (rc == PK_ESRCH && e->group.mech == PK_MECH_CGROUP_V2)
     return PK_ESRCH;
   if (e->group.mech == PK_MECH_PROCESS_GROUP && e->cmd->setsid == false &&

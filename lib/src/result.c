@@ -106,6 +106,7 @@ const char *pk_result_spawn_method(const pk_result *r) {
   return r->spawn_method ? r->spawn_method : "";
 }
 int pk_result_pid(const pk_result *r) { return r->pid; }
+int pk_result_escapees(const pk_result *r) { return r->escapees; }
 
 uint64_t pk__now_ns(void) {
   struct timespec ts;

@@ -289,6 +289,13 @@ PK_EXTERN pk_mechanism pk_result_mechanism(const pk_result *r);
 /* How the real runner spawned ("clone3", "clone", "clone+pidfd_open"...),
  * for logs and tests; "" for runners that do not spawn. */
 PK_EXTERN const char *pk_result_spawn_method(const pk_result *r);
+/* process_group mechanism: how many descendants had left the run's
+ * process group (setsid/setpgid) and were found, signalled with it and
+ * killed at teardown. They can only be found while the direct child is
+ * alive (a timeout, a cancellation, a free while running); orphans of an
+ * exited child are out of reach. Always 0 for cgroup_v2, which contains
+ * them anyway. */
+PK_EXTERN int pk_result_escapees(const pk_result *r);
 /* Process id of the direct child (0 if none). */
 PK_EXTERN int pk_result_pid(const pk_result *r);
 
@@ -387,9 +394,16 @@ PK_EXTERN int pk_proc_wait(pk_proc *p);
 /* True once the run has finished. */
 PK_EXTERN bool pk_proc_done(const pk_proc *p);
 /* Send sig to the whole tree (SIGKILL tears the group down). The run ends
- * with outcome cancelled when sig is SIGKILL. Errors: PK_ESRCH when the
- * run has finished, PK_EINVAL. */
+ * with outcome cancelled when sig is SIGKILL. Call it on the thread that
+ * runs the handle's loop; from other threads use pk_proc_cancel.
+ * Errors: PK_ESRCH when the run has finished, PK_EINVAL. */
 PK_EXTERN int pk_proc_kill(pk_proc *p, int sig);
+/* Cancel the run from any thread (pk_proc_kill must be called on the
+ * loop's thread): the whole tree is killed from the loop soon after,
+ * and the run ends cancelled unless it already ended. The handle must
+ * stay alive until then (do not race this with pk_proc_free).
+ * Errors: PK_EINVAL. */
+PK_EXTERN int pk_proc_cancel(pk_proc *p);
 /* The result once done (borrowed, owned by the handle), else NULL. */
 PK_EXTERN const pk_result *pk_proc_result(const pk_proc *p);
 /* Take ownership of the result (the handle keeps none). NULL if not

@@ -48,6 +48,7 @@ typedef struct pk_exit_info {
   pk_mechanism mechanism;
   const char *spawn_method;
   int pid;
+  int escapees; /* processes found outside the run's group, see pk.h */
   /* Spawn error details (error != 0 means the run never started). */
   int error;
   const char *stage;
