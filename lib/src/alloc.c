@@ -84,16 +84,8 @@ int pk__buf_reserve(pk__buf *b, size_t n) {
 }
 
 int pk__buf_append(pk__buf *b, const void *p, size_t n) {
-  if (b->len + n + 1 > b->cap) {
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + n + 1)
-      cap *= 2;
-    char *d = pk__realloc(b->data, cap);
-    if (d == NULL)
-      return PK_ENOMEM;
-    b->data = d;
-    b->cap = cap;
-  }
+  if (pk__buf_reserve(b, n) != 0)
+    return PK_ENOMEM;
   if (n > 0)
     memcpy(b->data + b->len, p, n);
   b->len += n;
