@@ -42,6 +42,7 @@ typedef struct real_exec {
   /* output */
   uv_pipe_t out[3];
   bool out_open[3];
+  bool out_big[3]; /* pipe enlarged for a heavy writer */
   char *rbuf;
   uv_timer_t drain;
   /* stdin */
@@ -235,6 +236,12 @@ static void on_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf) {
   real_exec *e = h->data;
   int s = h == (uv_stream_t *)&e->out[PK_STDOUT] ? PK_STDOUT : PK_STDERR;
   if (n > 0) {
+    if (n >= 16 * 1024 && !e->out_big[s]) { /* a heavy writer: 1 MiB pipe */
+      uv_os_fd_t fd;
+      if (uv_fileno((uv_handle_t *)h, &fd) == 0)
+        fcntl(fd, F_SETPIPE_SZ, 1 << 20);
+      e->out_big[s] = true;
+    }
     pk_events_output(e->ev, (pk_stream)s, buf->base, (size_t)n);
     return;
   }
@@ -438,7 +445,6 @@ static int watch_output(real_exec *e, fdplan *f) {
   for (int s = PK_STDOUT; s <= PK_STDERR; s++) {
     if (f->parent[s] < 0)
       continue;
-    fcntl(f->parent[s], F_SETPIPE_SZ, 1 << 20);
     int rc = uv_pipe_init(e->loop, &e->out[s], 0);
     if (rc != 0)
       return rc;

@@ -364,6 +364,31 @@ static void reap(pid_t pid, int pidfd) {
   pk__waitid(pid, pidfd, &si, WEXITED);
 }
 
+/* The child's stack, one per thread: the parent thread is suspended
+ * (CLONE_VFORK) for as long as a child runs on it. Unmapped at thread
+ * exit. */
+static __thread char *tl_stack;
+static pthread_key_t stack_key;
+static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
+
+static void stack_release(void *stack) { munmap(stack, PK__CHILD_STACK); }
+static void stack_key_init(void) {
+  pthread_key_create(&stack_key, stack_release);
+}
+
+static char *child_stack(void) {
+  if (tl_stack == NULL) {
+    char *s = mmap(NULL, PK__CHILD_STACK, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (s == MAP_FAILED)
+      return NULL;
+    pthread_once(&stack_once, stack_key_init);
+    pthread_setspecific(stack_key, s);
+    tl_stack = s;
+  }
+  return tl_stack;
+}
+
 int pk__spawn(const pk__spawn_plan *plan, pk__spawn_out *out) {
   out->pid = 0;
   out->pidfd = -1;
@@ -376,17 +401,18 @@ int pk__spawn(const pk__spawn_plan *plan, pk__spawn_out *out) {
     out->err = errno;
     return pk__spawn_error_code(out->stage, out->err);
   }
-  char *stack = mmap(NULL, PK__CHILD_STACK, PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
-  if (stack == MAP_FAILED) {
+  char *stack = child_stack();
+  if (stack == NULL) {
     out->stage = PK__STAGE_CLONE;
     out->err = errno;
     close(errpipe[0]);
     close(errpipe[1]);
     return pk__spawn_error_code(out->stage, out->err);
   }
-  child_ctx ctx = {
-      .plan = plan, .errfd = errpipe[1], .parent = getpid(), .procsfd = -1};
+  child_ctx ctx = {.plan = plan,
+                   .errfd = errpipe[1],
+                   .parent = plan->pdeathsig ? getpid() : 0,
+                   .procsfd = -1};
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
@@ -395,7 +421,6 @@ int pk__spawn(const pk__spawn_plan *plan, pk__spawn_out *out) {
   errno = saved_errno;
   pthread_sigmask(SIG_SETMASK, &old, NULL);
   close(errpipe[1]);
-  munmap(stack, PK__CHILD_STACK);
   if (err != 0) {
     close(errpipe[0]);
     out->stage = PK__STAGE_CLONE;
