@@ -9,13 +9,14 @@ include(CMakePackageConfigHelpers)
 
 set(PK_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/processkit)
 
-install(TARGETS pk EXPORT processkit-targets
+install(TARGETS pk pk_fakes EXPORT processkit-targets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Development
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Runtime
           NAMELINK_COMPONENT Development
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT Runtime)
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/lib/include/pk
+                  ${PROJECT_SOURCE_DIR}/fakes/include/pk
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   COMPONENT Development
   FILES_MATCHING PATTERN "*.h")

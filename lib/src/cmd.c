@@ -424,6 +424,35 @@ pk_out_mode pk_cmd_output_mode(const pk_cmd *c, pk_stream s,
   return c->out_mode[s];
 }
 int64_t pk_cmd_timeout_ms(const pk_cmd *c) { return c->timeout_ms; }
+
+pk_env_state pk_cmd_env_state(const pk_cmd *c, const char *name,
+                              const char **value) {
+  pk_env_state st = PK_ENV_UNTOUCHED;
+  const char *v = NULL;
+  for (size_t i = 0; name != NULL && i < c->nenv_ops; i++) {
+    if (strcmp(c->env_ops[i].name, name) == 0) {
+      v = c->env_ops[i].value;
+      st = v != NULL ? PK_ENV_SET : PK_ENV_REMOVED;
+    }
+  }
+  if (value != NULL)
+    *value = v;
+  return st;
+}
+
+size_t pk_cmd_env_count(const pk_cmd *c) { return c->nenv_ops; }
+
+const char *pk_cmd_env_name(const pk_cmd *c, size_t i, const char **value) {
+  if (value != NULL)
+    *value = i < c->nenv_ops ? c->env_ops[i].value : NULL;
+  return i < c->nenv_ops ? c->env_ops[i].name : NULL;
+}
+
+bool pk_cmd_env_cleared(const pk_cmd *c) { return c->env_clear; }
+size_t pk_cmd_inherit_count(const pk_cmd *c) { return c->ninherit; }
+const char *pk_cmd_inherit_name(const pk_cmd *c, size_t i) {
+  return i < c->ninherit ? c->inherit[i] : NULL;
+}
 int64_t pk_cmd_drain_ms(const pk_cmd *c) { return c->drain_ms; }
 pk_mechanism pk_cmd_mechanism(const pk_cmd *c) { return c->mechanism; }
 

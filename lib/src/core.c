@@ -260,7 +260,7 @@ static void set_outcome(pk_proc *p, const pk_exit_info *info) {
   r->code = info->outcome == PK_OUTCOME_EXITED ? info->code : -1;
   r->signal = info->outcome == PK_OUTCOME_SIGNALLED ? info->signal : 0;
   r->outcome = info->outcome;
-  if (p->timed_out) {
+  if (p->timed_out || info->timed_out) {
     r->outcome = PK_OUTCOME_TIMED_OUT;
     r->error = PK_ETIMEOUT;
     pk__result_set_errmsg(r, "%s: timed out after %.3f s and was killed", prog,
@@ -285,7 +285,8 @@ static void finish(pk_proc *p, const pk_exit_info *info) {
   p->done = true;
   uv_timer_stop(&p->deadline);
   uv_timer_stop(&p->grace);
-  r->duration_ns = (int64_t)(pk__now_ns() - p->t0);
+  r->duration_ns = info->duration_ns > 0 ? info->duration_ns
+                                         : (int64_t)(pk__now_ns() - p->t0);
   r->mechanism = info->mechanism;
   r->incomplete = info->output_incomplete;
   r->pid = info->pid;
@@ -320,6 +321,15 @@ static void on_grace(uv_timer_t *t) {
   p->runner->vt->signal(p->exec, SIGKILL);
 }
 
+/* A delay on the runner's clock, in real milliseconds. */
+static uint64_t scaled(const pk_proc *p, int64_t ms) {
+  double scale = p->runner->vt->time_scale != NULL
+                     ? p->runner->vt->time_scale(p->runner)
+                     : 1.0;
+  double v = (double)ms * (scale > 0 ? scale : 0);
+  return v > 0 ? (uint64_t)v : 0;
+}
+
 static void on_deadline(uv_timer_t *t) {
   pk_proc *p = t->data;
   const pk_cmd *c = p->cmd;
@@ -331,7 +341,7 @@ static void on_deadline(uv_timer_t *t) {
   if (!kill_now)
     uv_timer_start(
         &p->grace, on_grace,
-        (uint64_t)(c->grace_ms < 0 ? PK__DEFAULT_GRACE_MS : c->grace_ms), 0);
+        scaled(p, c->grace_ms < 0 ? PK__DEFAULT_GRACE_MS : c->grace_ms), 0);
 }
 
 static void on_cancel(uv_async_t *a) {
@@ -499,7 +509,7 @@ static int start(pk_runner *r, const pk_cmd *cmd, const pk_start_opts *opts,
     /* The loop's clock is only refreshed when it runs: a loop idle since
      * its last run would fire the deadline early. */
     uv_update_time(p->loop);
-    uv_timer_start(&p->deadline, on_deadline, (uint64_t)p->cmd->timeout_ms, 0);
+    uv_timer_start(&p->deadline, on_deadline, scaled(p, p->cmd->timeout_ms), 0);
   }
   *out = p;
   return 0;

@@ -23,10 +23,10 @@ typedef struct pk__buf {
   size_t len;
   size_t cap;
 } pk__buf;
-int pk__buf_append(pk__buf *b, const void *p, size_t n);
+PK_EXTERN int pk__buf_append(pk__buf *b, const void *p, size_t n);
 /* Make room for n more bytes (plus the NUL) without changing len. */
-int pk__buf_reserve(pk__buf *b, size_t n);
-void pk__buf_release(pk__buf *b);
+PK_EXTERN int pk__buf_reserve(pk__buf *b, size_t n);
+PK_EXTERN void pk__buf_release(pk__buf *b);
 
 /* ---- command internals (cmd.c) ---- */
 typedef struct pk__env_op {

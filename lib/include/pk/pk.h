@@ -227,10 +227,41 @@ PK_EXTERN int pk_cmd_set_mechanism(pk_cmd *cmd, pk_mechanism m);
  * setter and the rule), or "" if none did. */
 PK_EXTERN const char *pk_cmd_errmsg(const pk_cmd *cmd);
 
-/* Read-only views (borrowed, valid until the command changes). */
+/* Read-only views (borrowed, valid until the command changes), for
+ * runners, predicates and recorders. */
 PK_EXTERN const char *pk_cmd_program(const pk_cmd *cmd);
 PK_EXTERN size_t pk_cmd_argc(const pk_cmd *cmd); /* args, not program */
 PK_EXTERN const char *pk_cmd_argv(const pk_cmd *cmd, size_t i);
+PK_EXTERN const char *pk_cmd_cwd(const pk_cmd *cmd); /* NULL: inherited */
+PK_EXTERN pk_stdin_mode pk_cmd_stdin_mode(const pk_cmd *cmd);
+PK_EXTERN const void *pk_cmd_stdin_data(const pk_cmd *cmd, size_t *len);
+PK_EXTERN const char *pk_cmd_stdin_path(const pk_cmd *cmd);
+PK_EXTERN pk_out_mode pk_cmd_output_mode(const pk_cmd *cmd, pk_stream s,
+                                         const char **path);
+PK_EXTERN int64_t pk_cmd_timeout_ms(const pk_cmd *cmd);
+PK_EXTERN int64_t pk_cmd_drain_ms(const pk_cmd *cmd);
+PK_EXTERN pk_mechanism pk_cmd_mechanism(const pk_cmd *cmd);
+
+typedef enum pk_env_state {
+  PK_ENV_UNTOUCHED = 0, /* no override: inherited (if the base allows) */
+  PK_ENV_SET,           /* set by pk_cmd_env_set (*value is the value) */
+  PK_ENV_REMOVED,       /* removed by pk_cmd_env_remove */
+} pk_env_state;
+
+/* What the command's overrides do to NAME (the last one wins). value may
+ * be NULL; it is borrowed. */
+PK_EXTERN pk_env_state pk_cmd_env_state(const pk_cmd *cmd, const char *name,
+                                        const char **value);
+/* The overrides in call order: name and value (NULL for a removal) of
+ * override i < pk_cmd_env_count. */
+PK_EXTERN size_t pk_cmd_env_count(const pk_cmd *cmd);
+PK_EXTERN const char *pk_cmd_env_name(const pk_cmd *cmd, size_t i,
+                                      const char **value);
+/* The base environment: cleared, an allow-list (names via
+ * pk_cmd_inherit_count / pk_cmd_inherit_name), or everything. */
+PK_EXTERN bool pk_cmd_env_cleared(const pk_cmd *cmd);
+PK_EXTERN size_t pk_cmd_inherit_count(const pk_cmd *cmd);
+PK_EXTERN const char *pk_cmd_inherit_name(const pk_cmd *cmd, size_t i);
 
 /* ---------------------------------------------------------------- result */
 

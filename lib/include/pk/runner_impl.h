@@ -41,9 +41,11 @@ struct pk_exec {
 /* How a run ended, as seen by the runner. The core adds timed-out and
  * cancelled on top. Strings are borrowed for the duration of the call. */
 typedef struct pk_exit_info {
-  pk_outcome outcome; /* PK_OUTCOME_EXITED or _SIGNALLED; NONE on error */
-  int code;           /* exit code when exited */
-  int signal;         /* signal number when signalled */
+  pk_outcome outcome;  /* PK_OUTCOME_EXITED or _SIGNALLED; NONE on error */
+  int code;            /* exit code when exited */
+  int signal;          /* signal number when signalled */
+  bool timed_out;      /* the run timed out (a double replaying one) */
+  int64_t duration_ns; /* > 0: report this instead of the measured time */
   bool output_incomplete;
   pk_mechanism mechanism;
   const char *spawn_method;
@@ -71,6 +73,10 @@ struct pk_runner_vtable {
   void (*release)(pk_exec *e);
   /* Free the runner. */
   void (*destroy)(pk_runner *self);
+  /* Optional (NULL: 1.0). How fast this runner's clock runs against real
+   * time: the core scales a command's timeout and grace by it, so a
+   * double at scale 0 times out at once instead of making a test wait. */
+  double (*time_scale)(const pk_runner *self);
 };
 
 /* Emit a chunk of output. buf is borrowed. */
@@ -85,16 +91,7 @@ PK_EXTERN size_t pk_events_buffer(pk_events *ev, pk_stream s, char **buf);
 /* Emit the end of the run; exactly once, last. info is borrowed. */
 PK_EXTERN void pk_events_exit(pk_events *ev, const pk_exit_info *info);
 
-/* Command accessors for runner implementations (borrowed views). */
-PK_EXTERN const char *pk_cmd_cwd(const pk_cmd *cmd);
-PK_EXTERN pk_stdin_mode pk_cmd_stdin_mode(const pk_cmd *cmd);
-PK_EXTERN const void *pk_cmd_stdin_data(const pk_cmd *cmd, size_t *len);
-PK_EXTERN const char *pk_cmd_stdin_path(const pk_cmd *cmd);
-PK_EXTERN pk_out_mode pk_cmd_output_mode(const pk_cmd *cmd, pk_stream s,
-                                         const char **path);
-PK_EXTERN int64_t pk_cmd_timeout_ms(const pk_cmd *cmd);
-PK_EXTERN int64_t pk_cmd_drain_ms(const pk_cmd *cmd);
-PK_EXTERN pk_mechanism pk_cmd_mechanism(const pk_cmd *cmd);
+/* The pk_cmd read-only views used by runners are in pk.h. */
 
 #ifdef __cplusplus
 }

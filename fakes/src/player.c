@@ -1,0 +1,267 @@
+/* The player: emits a reply's timeline into the core from loop timers, as
+ * a real child's output and exit would arrive. At time scale 0 the whole
+ * timeline plays in one loop turn (order kept, nothing interleaves). */
+#include "fakes_internal.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct play_exec {
+  pk_exec base;
+  pk_events *ev;
+  const pk_cmd *cmd;
+  const pk_reply *reply; /* borrowed, or `owned` after resolving a callback */
+  pk_reply *owned;
+  double scale;
+  size_t next; /* next step; nsteps means the end */
+  int pending_signal;
+  bool started, finished, released, waiting;
+  uv_timer_t timer;
+} play_exec;
+
+static uint64_t scaled(const play_exec *p, int64_t ms) {
+  double v = (double)ms * p->scale;
+  return v > 0 ? (uint64_t)v : 0;
+}
+
+static void emit_exit(play_exec *p, pk_outcome o, int code, int sig,
+                      bool timed_out) {
+  pk_exit_info info;
+  memset(&info, 0, sizeof(info));
+  info.outcome = o;
+  info.code = code;
+  info.signal = sig;
+  info.timed_out = timed_out;
+  info.spawn_method = "scripted";
+  p->finished = true;
+  uv_timer_stop(&p->timer);
+  pk_events_exit(p->ev, &info);
+}
+
+/* stdin as the child would see it: bytes, a file's content, or nothing. */
+static char *read_stdin(const pk_cmd *cmd, size_t *len) {
+  *len = 0;
+  if (pk_cmd_stdin_mode(cmd) == PK_STDIN_BYTES) {
+    const char *d = pk_cmd_stdin_data(cmd, len);
+    return pk__memdup(d, *len);
+  }
+  pk__buf b = {0};
+  if (pk_cmd_stdin_mode(cmd) == PK_STDIN_FILE) {
+    FILE *f = fopen(pk_cmd_stdin_path(cmd), "rbe");
+    char chunk[4096];
+    size_t n;
+    while (f != NULL && (n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+      if (pk__buf_append(&b, chunk, n) != 0)
+        break;
+    if (f != NULL)
+      fclose(f);
+  }
+  if (pk__buf_append(&b, "", 0) != 0)
+    return NULL;
+  *len = b.len;
+  return b.data;
+}
+
+static void out_text(play_exec *p, pk_stream s, const char *text) {
+  pk_events_output(p->ev, s, text, strlen(text));
+}
+
+/* Answer stdin line by line; false when the dialog failed (and ended). */
+static bool play_dialog(play_exec *p) {
+  size_t len;
+  char *in = read_stdin(p->cmd, &len);
+  if (in == NULL) {
+    emit_exit(p, PK_OUTCOME_EXITED, 1, 0, false);
+    return false;
+  }
+  const char *pos = in, *end = in + len;
+  for (size_t i = 0; i < p->reply->ndialog; i++) {
+    const dialog_step *d = &p->reply->dialog[i];
+    const char *nl = memchr(pos, '\n', (size_t)(end - pos));
+    size_t n = nl ? (size_t)(nl - pos) : (size_t)(end - pos);
+    if (pos >= end || strlen(d->expect) != n ||
+        memcmp(pos, d->expect, n) != 0) {
+      char *msg = pos >= end ? pk__sprintf("dialog: expected '%s', got end "
+                                           "of input\n",
+                                           d->expect)
+                             : pk__sprintf("dialog: expected '%s', got "
+                                           "'%.*s'\n",
+                                           d->expect, (int)n, pos);
+      if (msg != NULL)
+        out_text(p, PK_STDERR, msg);
+      pk__free(msg);
+      pk__free(in);
+      emit_exit(p, PK_OUTCOME_EXITED, 1, 0, false);
+      return false;
+    }
+    out_text(p, PK_STDOUT, d->answer);
+    pos = nl ? nl + 1 : end;
+  }
+  pk__free(in);
+  return true;
+}
+
+/* A callback reply decides its timeline now, from the loop. */
+static bool resolve(play_exec *p) {
+  const pk_reply *r = p->reply;
+  if (r->fn == NULL)
+    return true;
+  size_t len;
+  char *in = read_stdin(p->cmd, &len);
+  pk_reply *out = pk__reply_new(END_EXIT);
+  int rc = in && out ? r->fn(p->cmd, in, len, out, r->fn_data) : PK_ENOMEM;
+  pk__free(in);
+  if (rc != 0 || out->fn != NULL) {
+    pk_reply_free(out);
+    char *msg = pk__sprintf("reply callback failed: %s\n", pk_err_name(rc));
+    if (msg != NULL)
+      out_text(p, PK_STDERR, msg);
+    pk__free(msg);
+    emit_exit(p, PK_OUTCOME_EXITED, 1, 0, false);
+    return false;
+  }
+  p->owned = out;
+  p->reply = out;
+  return true;
+}
+
+static void end_run(play_exec *p) {
+  const pk_reply *r = p->reply;
+  switch (r->end) {
+  case END_SIGNAL:
+    emit_exit(p, PK_OUTCOME_SIGNALLED, 0, r->sig, false);
+    break;
+  case END_TIMEOUT:
+    emit_exit(p, PK_OUTCOME_SIGNALLED, 0, SIGTERM, true);
+    break;
+  case END_PENDING:
+    p->waiting = true; /* only a signal ends it */
+    break;
+  default:
+    emit_exit(p, PK_OUTCOME_EXITED, r->code, 0, false);
+  }
+}
+
+static int64_t end_delay(const play_exec *p) {
+  if (p->reply->end == END_TIMEOUT)
+    return pk_cmd_timeout_ms(p->cmd);
+  return p->reply->end_delay_ms;
+}
+
+/* Play steps until one needs a real delay; then re-arm the timer. */
+static void on_step(uv_timer_t *t) {
+  play_exec *p = t->data;
+  if (p->pending_signal != 0) {
+    emit_exit(p, PK_OUTCOME_SIGNALLED, 0, p->pending_signal, false);
+    return;
+  }
+  if (!p->started) {
+    p->started = true;
+    if (!resolve(p) || (p->reply->is_dialog && !play_dialog(p)))
+      return;
+    uint64_t d =
+        p->reply->nsteps > 0 ? scaled(p, p->reply->steps[0].delay_ms) : 0;
+    if (d > 0) {
+      uv_timer_start(&p->timer, on_step, d, 0);
+      return;
+    }
+  }
+  for (;;) {
+    if (p->next < p->reply->nsteps) {
+      const reply_step *s = &p->reply->steps[p->next];
+      pk_events_output(p->ev, s->stream, s->data, s->len);
+      p->next++;
+    } else if (p->next == p->reply->nsteps) {
+      p->next++;
+      uint64_t d = scaled(p, end_delay(p));
+      if (d > 0) {
+        uv_timer_start(&p->timer, on_step, d, 0);
+        return;
+      }
+    } else {
+      end_run(p);
+      return;
+    }
+    if (p->finished)
+      return;
+    uint64_t d = p->next < p->reply->nsteps
+                     ? scaled(p, p->reply->steps[p->next].delay_ms)
+                     : 0;
+    if (d > 0) {
+      uv_timer_start(&p->timer, on_step, d, 0);
+      return;
+    }
+  }
+}
+
+static int spawn_like_failure(const pk_reply *r, const pk_cmd *cmd,
+                              pk_exit_info *fail) {
+  static __thread char msg[512];
+  const char *prog = pk_cmd_program(cmd);
+  int err = r->end == END_NOT_FOUND ? ENOENT : r->os_errno;
+  int rc = err == ENOENT    ? PK_ENOENT
+           : err == EACCES  ? PK_EACCES
+           : err == ENOEXEC ? PK_ENOEXEC
+                            : PK_ESPAWN;
+  fail->stage = r->end == END_NOT_FOUND ? "lookup" : "exec";
+  fail->os_errno = err;
+  snprintf(msg, sizeof(msg), "%s: %s (scripted: %s)", prog, pk_strerror(rc),
+           strerror(err));
+  fail->errmsg = msg;
+  fail->spawn_method = "scripted";
+  return rc;
+}
+
+int pk__player_start(pk_runner *runner, const pk_reply *reply,
+                     const pk_cmd *cmd, uv_loop_t *loop, pk_events *ev,
+                     double scale, pk_exec **out, pk_exit_info *fail) {
+  if (reply->end == END_NOT_FOUND || reply->end == END_SPAWN_ERROR)
+    return spawn_like_failure(reply, cmd, fail);
+  play_exec *p = pk__calloc(1, sizeof(*p));
+  if (p == NULL)
+    return PK_ENOMEM;
+  p->base.runner = runner;
+  p->ev = ev;
+  p->cmd = cmd;
+  p->reply = reply;
+  p->scale = scale;
+  uv_timer_init(loop, &p->timer);
+  p->timer.data = p;
+  uv_timer_start(&p->timer, on_step, 0, 0);
+  *out = &p->base;
+  return 0;
+}
+
+/* Signals that do not end a process with default dispositions. */
+static bool harmless(int sig) {
+  return sig == 0 || sig == SIGCHLD || sig == SIGCONT || sig == SIGURG ||
+         sig == SIGWINCH || sig == SIGSTOP || sig == SIGTSTP ||
+         sig == SIGTTIN || sig == SIGTTOU;
+}
+
+int pk__player_signal(pk_exec *e, int sig) {
+  play_exec *p = (play_exec *)e;
+  if (p->finished)
+    return PK_ESRCH;
+  if (harmless(sig) || p->pending_signal != 0)
+    return 0;
+  /* Ends from the loop, like a real death: never inside this call. */
+  p->pending_signal = sig;
+  uv_timer_start(&p->timer, on_step, 0, 0);
+  return 0;
+}
+
+static void on_closed(uv_handle_t *h) {
+  play_exec *p = h->data;
+  pk_reply_free(p->owned);
+  pk__free(p);
+}
+
+void pk__player_release(pk_exec *e) {
+  play_exec *p = (play_exec *)e;
+  p->released = true;
+  uv_close((uv_handle_t *)&p->timer, on_closed);
+}
