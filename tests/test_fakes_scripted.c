@@ -190,6 +190,38 @@ static void pending_ends_by_timeout_or_cancel(void **state) {
   pk_runner_free(r);
 }
 
+/* Traps and ignores model a child that handles or ignores TERM. */
+static void traps_and_ignores(void **state) {
+  (void)state;
+  pk_runner *r = scripted();
+  pk_reply *h = pk_reply_pending();
+  PKT_ASSERT_OK(pk_reply_stdout(h, "ready\n"));
+  PKT_ASSERT_OK(pk_reply_trap(h, SIGTERM, 42));
+  PKT_ASSERT_OK(pk_script_program(r, "handler", h));
+  pk_reply *ig = pk_reply_pending();
+  PKT_ASSERT_OK(pk_reply_ignore(ig, SIGTERM));
+  PKT_ASSERT_OK(pk_script_program(r, "stubborn", ig));
+  pk_reply *bad = pk_reply_pending();
+  assert_int_equal(pk_reply_trap(bad, SIGKILL, 1), PK_EINVAL);
+  assert_int_equal(pk_reply_ignore(bad, SIGSTOP), PK_EINVAL);
+  pk_reply_free(bad);
+  pk_result *res = NULL;
+  pk_cmd *c = cmd_of("handler", NULL);
+  PKT_ASSERT_OK(pk_cmd_set_timeout(c, 300, 500, 0));
+  assert_int_equal(pk_output(r, c, &res), PK_ETIMEOUT);
+  assert_int_equal(pk_result_code(res), 42); /* its own exit, kept */
+  assert_string_equal(pk_result_stdout(res, NULL), "ready\n");
+  pk_result_free(res);
+  pk_cmd_free(c);
+  c = cmd_of("stubborn", NULL);
+  PKT_ASSERT_OK(pk_cmd_set_timeout(c, 300, 500, 0));
+  assert_int_equal(pk_output(r, c, &res), PK_ETIMEOUT);
+  assert_int_equal(pk_result_signal(res), SIGKILL); /* grace ran out */
+  pk_result_free(res);
+  pk_cmd_free(c);
+  pk_runner_free(r);
+}
+
 typedef struct seen {
   char text[512];
   size_t len;
@@ -386,6 +418,7 @@ int main(void) {
       cmocka_unit_test(sequence_then_last_repeats),
       cmocka_unit_test(replies_map_to_results),
       cmocka_unit_test(pending_ends_by_timeout_or_cancel),
+      cmocka_unit_test(traps_and_ignores),
       cmocka_unit_test(lines_and_timeline_order),
       cmocka_unit_test(callback_and_dialog_see_stdin),
       cmocka_unit_test(capture_limit_applies),

@@ -37,6 +37,8 @@ struct pk_reply {
   dialog_step *dialog;
   size_t ndialog;
   bool is_dialog;
+  /* per signal: 0 default, -1 ignore, else 1 + exit code */
+  short trap[65];
 };
 
 pk_reply *pk__reply_new(reply_end end);

@@ -18,6 +18,7 @@ typedef struct play_exec {
   double scale;
   size_t next; /* next step; nsteps means the end */
   int pending_signal;
+  int pending_code; /* > 0: a trap exits with pending_code - 1 */
   bool started, finished, released, waiting;
   uv_timer_t timer;
 } play_exec;
@@ -154,6 +155,10 @@ static int64_t end_delay(const play_exec *p) {
 /* Play steps until one needs a real delay; then re-arm the timer. */
 static void on_step(uv_timer_t *t) {
   play_exec *p = t->data;
+  if (p->pending_code > 0) {
+    emit_exit(p, PK_OUTCOME_EXITED, p->pending_code - 1, 0, false);
+    return;
+  }
   if (p->pending_signal != 0) {
     emit_exit(p, PK_OUTCOME_SIGNALLED, 0, p->pending_signal, false);
     return;
@@ -246,10 +251,16 @@ int pk__player_signal(pk_exec *e, int sig) {
   play_exec *p = (play_exec *)e;
   if (p->finished)
     return PK_ESRCH;
-  if (harmless(sig) || p->pending_signal != 0)
+  if (p->pending_signal != 0 || p->pending_code > 0)
+    return 0;
+  int trap = sig > 0 && sig < 65 ? p->reply->trap[sig] : 0;
+  if (trap < 0 || (trap == 0 && harmless(sig)))
     return 0;
   /* Ends from the loop, like a real death: never inside this call. */
-  p->pending_signal = sig;
+  if (trap > 0)
+    p->pending_code = trap;
+  else
+    p->pending_signal = sig;
   uv_timer_start(&p->timer, on_step, 0, 0);
   return 0;
 }

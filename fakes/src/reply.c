@@ -141,6 +141,21 @@ pk_reply *pk_reply_dialog(void) {
   return r;
 }
 
+static int set_trap(pk_reply *r, int sig, int action) {
+  if (r == NULL || sig <= 0 || sig >= 65 || sig == SIGKILL || sig == SIGSTOP)
+    return PK_EINVAL;
+  r->trap[sig] = (short)action;
+  return 0;
+}
+
+int pk_reply_trap(pk_reply *r, int sig, int code) {
+  if (code < 0 || code > 255)
+    return PK_EINVAL;
+  return set_trap(r, sig, 1 + code);
+}
+
+int pk_reply_ignore(pk_reply *r, int sig) { return set_trap(r, sig, -1); }
+
 int pk_reply_dialog_step(pk_reply *r, const char *expect_line,
                          const char *answer) {
   if (r == NULL || !r->is_dialog || expect_line == NULL)

@@ -82,6 +82,16 @@ PK_EXTERN pk_reply *pk_reply_dialog(void);
 PK_EXTERN int pk_reply_dialog_step(pk_reply *r, const char *expect_line,
                                    const char *answer);
 
+/* How the reply's "process" handles a signal that arrives while it runs
+ * (by default every terminating signal ends it signalled, like a process
+ * with default dispositions; SIGKILL and SIGSTOP cannot be changed):
+ * pk_reply_trap exits with `code` instead (a handler that exits), and
+ * pk_reply_ignore makes the signal do nothing (so a timeout's grace ends
+ * in SIGKILL). Errors: PK_EINVAL (NULL reply, SIGKILL/SIGSTOP, bad
+ * signal or code), PK_ENOMEM. */
+PK_EXTERN int pk_reply_trap(pk_reply *r, int sig, int code);
+PK_EXTERN int pk_reply_ignore(pk_reply *r, int sig);
+
 /* Free a reply nobody took. NULL is a no-op. */
 PK_EXTERN void pk_reply_free(pk_reply *r);
 
