@@ -321,6 +321,7 @@ int pk_cmd_set_timeout(pk_cmd *c, int64_t timeout_ms, int64_t grace_ms,
     return invalid(c, "pk_cmd_set_timeout: timeout must be >= 0 and the soft "
                       "signal a valid signal number");
   c->timeout_ms = timeout_ms;
+  c->timeout_set = true;
   c->grace_ms = grace_ms;
   c->soft_signal = soft_signal == 0 ? SIGTERM : soft_signal;
   return 0;
@@ -424,6 +425,12 @@ pk_out_mode pk_cmd_output_mode(const pk_cmd *c, pk_stream s,
   return c->out_mode[s];
 }
 int64_t pk_cmd_timeout_ms(const pk_cmd *c) { return c->timeout_ms; }
+bool pk_cmd_timeout_set(const pk_cmd *c) { return c->timeout_set; }
+const int *pk_cmd_accepted(const pk_cmd *c, size_t *n) {
+  if (n != NULL)
+    *n = c->naccepted;
+  return c->accepted;
+}
 
 pk_env_state pk_cmd_env_state(const pk_cmd *c, const char *name,
                               const char **value) {

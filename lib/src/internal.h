@@ -53,6 +53,7 @@ struct pk_cmd {
   pk_limit_policy limit_policy;
   size_t limit_bytes;
   int64_t timeout_ms, grace_ms, drain_ms;
+  bool timeout_set;
   int soft_signal;
   int *accepted;
   size_t naccepted;

@@ -239,6 +239,11 @@ PK_EXTERN const char *pk_cmd_stdin_path(const pk_cmd *cmd);
 PK_EXTERN pk_out_mode pk_cmd_output_mode(const pk_cmd *cmd, pk_stream s,
                                          const char **path);
 PK_EXTERN int64_t pk_cmd_timeout_ms(const pk_cmd *cmd);
+/* True once pk_cmd_set_timeout was called (even with 0: "no timeout" on
+ * purpose, which defaults such as a pk_client's must not override). */
+PK_EXTERN bool pk_cmd_timeout_set(const pk_cmd *cmd);
+/* The accepted exit codes, or NULL for the default {0}. */
+PK_EXTERN const int *pk_cmd_accepted(const pk_cmd *cmd, size_t *n);
 PK_EXTERN int64_t pk_cmd_drain_ms(const pk_cmd *cmd);
 PK_EXTERN pk_mechanism pk_cmd_mechanism(const pk_cmd *cmd);
 
