@@ -21,6 +21,20 @@ install(DIRECTORY ${PROJECT_SOURCE_DIR}/lib/include/pk
   COMPONENT Development
   FILES_MATCHING PATTERN "*.h")
 
+# pk::mock needs cmocka: its own export set, loaded by the package config
+# only when it was installed (and then cmocka is looked up too).
+if(TARGET pk_mock)
+  install(TARGETS pk_mock EXPORT processkit-mock-targets
+    ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Development
+    LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Runtime
+            NAMELINK_COMPONENT Development)
+  install(EXPORT processkit-mock-targets
+    NAMESPACE pk::
+    FILE processkit-mock-targets.cmake
+    DESTINATION ${PK_CMAKE_DIR}
+    COMPONENT Development)
+endif()
+
 install(EXPORT processkit-targets
   NAMESPACE pk::
   FILE processkit-targets.cmake

@@ -41,17 +41,19 @@ struct pk_reply {
   short trap[65];
 };
 
-pk_reply *pk__reply_new(reply_end end);
+PK_EXTERN pk_reply *pk__reply_new(reply_end end);
 
 /* Start playing reply (borrowed; must outlive the run) for cmd on loop.
  * Spawn-like ends (not found, spawn error) fail here like a real start. */
-int pk__player_start(pk_runner *runner, const pk_reply *reply,
-                     const pk_cmd *cmd, uv_loop_t *loop, pk_events *ev,
-                     double scale, pk_exec **out, pk_exit_info *fail);
-int pk__player_signal(pk_exec *e, int sig);
-void pk__player_release(pk_exec *e);
+PK_EXTERN int pk__player_start(pk_runner *runner, const pk_reply *reply,
+                               const pk_cmd *cmd, uv_loop_t *loop,
+                               pk_events *ev, double scale, pk_exec **out,
+                               pk_exit_info *fail);
+PK_EXTERN int pk__player_signal(pk_exec *e, int sig);
+PK_EXTERN void pk__player_release(pk_exec *e);
 
 /* "prog arg 'a b'" for messages (heap; NULL on ENOMEM). */
-char *pk__format_argv(const char *program, const char *const *args, size_t n);
+PK_EXTERN char *pk__format_argv(const char *program, const char *const *args,
+                                size_t n);
 
 #endif

@@ -36,7 +36,7 @@ static void emit_exit(play_exec *p, pk_outcome o, int code, int sig,
   info.code = code;
   info.signal = sig;
   info.timed_out = timed_out;
-  info.spawn_method = "scripted";
+  info.spawn_method = pk_runner_name(p->base.runner);
   p->finished = true;
   uv_timer_stop(&p->timer);
   pk_events_exit(p->ev, &info);

@@ -25,7 +25,7 @@ typedef struct pk__group {
 
 /* The cgroup-v2 directory new leaves go under (this process's own
  * cgroup), or NULL if there is no usable hierarchy. Probed once. */
-const char *pk__cgroup_base(void);
+PK_EXTERN const char *pk__cgroup_base(void);
 
 /* Resolve AUTO and check availability. */
 int pk__mechanism_resolve(pk_mechanism want, pk_mechanism *out);

@@ -6,16 +6,19 @@
 
 #include <stdarg.h>
 
-/* ---- allocation (alloc.c) ---- */
-void *pk__malloc(size_t n);
-void *pk__calloc(size_t n, size_t size);
-void *pk__realloc(void *p, size_t n);
-void pk__free(void *p);
-char *pk__strdup(const char *s);
-void *pk__memdup(const void *p, size_t n);
+/* ---- allocation (alloc.c) ----
+ * Exported (not in the public headers) so pk's own layers, fakes/ and
+ * cassettes/, allocate through the same hook, also as shared libraries. */
+PK_EXTERN void *pk__malloc(size_t n);
+PK_EXTERN void *pk__calloc(size_t n, size_t size);
+PK_EXTERN void *pk__realloc(void *p, size_t n);
+PK_EXTERN void pk__free(void *p);
+PK_EXTERN char *pk__strdup(const char *s);
+PK_EXTERN void *pk__memdup(const void *p, size_t n);
 /* printf into a fresh heap string; NULL on ENOMEM. */
-char *pk__sprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-char *pk__vsprintf(const char *fmt, va_list ap);
+PK_EXTERN char *pk__sprintf(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+PK_EXTERN char *pk__vsprintf(const char *fmt, va_list ap);
 
 /* ---- growable byte buffer ---- */
 typedef struct pk__buf {

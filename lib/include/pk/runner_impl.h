@@ -60,7 +60,9 @@ typedef struct pk_exit_info {
 
 struct pk_runner_vtable {
   const char *name;
-  /* Begin running cmd on loop. On success return 0 and *out. On failure
+  /* Begin running cmd on loop. On success return 0 and *out, whose
+   * `runner` is set to self (wrappers forward signal/release through
+   * it). On failure
    * to start return the error and fill *fail (error, stage, os_errno,
    * errmsg); the core reports it through the normal completion path. */
   int (*start)(pk_runner *self, const pk_cmd *cmd, uv_loop_t *loop,
