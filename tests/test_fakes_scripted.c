@@ -5,9 +5,12 @@
 #include <pk/fakes.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static pk_cmd *cmd_of(const char *program, ...) {
   pk_cmd *c;
@@ -222,6 +225,52 @@ static void traps_and_ignores(void **state) {
   pk_runner_free(r);
 }
 
+/* Output goes where the command sends it; stage-specific spawn errors
+ * and incomplete output read like the real runner's. */
+static void output_modes_stages_incomplete(void **state) {
+  (void)state;
+  pk_runner *r = scripted();
+  pk_reply *oe = pk_reply_ok("to file\n");
+  PKT_ASSERT_OK(pk_reply_stderr(oe, "dropped\n"));
+  PKT_ASSERT_OK(pk_script_program(r, "w", oe));
+  PKT_ASSERT_OK(
+      pk_script_program(r, "cd", pk_reply_spawn_error_at("chdir", ENOENT)));
+  pk_reply *inc = pk_reply_ok("hi\n");
+  PKT_ASSERT_OK(pk_reply_incomplete(inc));
+  PKT_ASSERT_OK(pk_script_program(r, "held", inc));
+  char path[] = "/tmp/pk-scripted-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  close(fd);
+  pk_cmd *c = cmd_of("w", NULL);
+  PKT_ASSERT_OK(pk_cmd_set_output(c, PK_STDOUT, PK_OUT_FILE, path));
+  PKT_ASSERT_OK(pk_cmd_set_output(c, PK_STDERR, PK_OUT_NULL, NULL));
+  pk_result *res = NULL;
+  PKT_ASSERT_OK(pk_output(r, c, &res));
+  assert_int_equal(pk_result_total_bytes(res, PK_STDOUT), 0);
+  assert_int_equal(pk_result_total_bytes(res, PK_STDERR), 0);
+  pk_result_free(res);
+  char buf[32] = {0};
+  fd = open(path, O_RDONLY);
+  assert_int_equal(read(fd, buf, sizeof(buf)), 8);
+  close(fd);
+  unlink(path);
+  assert_string_equal(buf, "to file\n");
+  pk_cmd_free(c);
+  c = cmd_of("cd", NULL);
+  assert_int_equal(pk_output(r, c, &res), PK_EBADCWD);
+  assert_string_equal(pk_result_stage(res), "chdir");
+  pk_result_free(res);
+  pk_cmd_free(c);
+  c = cmd_of("held", NULL);
+  PKT_ASSERT_OK(pk_output(r, c, &res));
+  assert_true(pk_result_output_incomplete(res));
+  assert_string_equal(pk_result_stdout(res, NULL), "hi\n");
+  pk_result_free(res);
+  pk_cmd_free(c);
+  pk_runner_free(r);
+}
+
 typedef struct seen {
   char text[512];
   size_t len;
@@ -419,6 +468,7 @@ int main(void) {
       cmocka_unit_test(replies_map_to_results),
       cmocka_unit_test(pending_ends_by_timeout_or_cancel),
       cmocka_unit_test(traps_and_ignores),
+      cmocka_unit_test(output_modes_stages_incomplete),
       cmocka_unit_test(lines_and_timeline_order),
       cmocka_unit_test(callback_and_dialog_see_stdin),
       cmocka_unit_test(capture_limit_applies),

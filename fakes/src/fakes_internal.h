@@ -37,6 +37,8 @@ struct pk_reply {
   dialog_step *dialog;
   size_t ndialog;
   bool is_dialog;
+  bool incomplete; /* output did not end within the drain */
+  char *stage;     /* END_SPAWN_ERROR: the failing stage (NULL: exec) */
   /* per signal: 0 default, -1 ignore, else 1 + exit code */
   short trap[65];
 };

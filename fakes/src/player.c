@@ -5,7 +5,9 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@ typedef struct play_exec {
   int pending_signal;
   int pending_code; /* > 0: a trap exits with pending_code - 1 */
   bool started, finished, released, waiting;
+  int out_fd[3]; /* PK_OUT_FILE targets, opened at start like a real run */
   uv_timer_t timer;
 } play_exec;
 
@@ -32,6 +35,7 @@ static void emit_exit(play_exec *p, pk_outcome o, int code, int sig,
                       bool timed_out) {
   pk_exit_info info;
   memset(&info, 0, sizeof(info));
+  info.output_incomplete = p->reply->incomplete;
   info.outcome = o;
   info.code = code;
   info.signal = sig;
@@ -66,8 +70,34 @@ static char *read_stdin(const pk_cmd *cmd, size_t *len) {
   return b.data;
 }
 
+/* Where a real child's bytes would go: the capture, the parent's own
+ * stream, a file, or nowhere. */
+static void emit_out(play_exec *p, pk_stream s, const char *data, size_t len) {
+  switch (pk_cmd_output_mode(p->cmd, s, NULL)) {
+  case PK_OUT_CAPTURE:
+    pk_events_output(p->ev, s, data, len);
+    break;
+  case PK_OUT_INHERIT:
+  case PK_OUT_FILE: {
+    int fd = p->out_fd[(int)s] >= 0 ? p->out_fd[(int)s] : (int)s;
+    while (len > 0) {
+      ssize_t n = write(fd, data, len);
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        break;
+      data += n;
+      len -= (size_t)n;
+    }
+    break;
+  }
+  default:
+    break; /* PK_OUT_NULL */
+  }
+}
+
 static void out_text(play_exec *p, pk_stream s, const char *text) {
-  pk_events_output(p->ev, s, text, strlen(text));
+  emit_out(p, s, text, strlen(text));
 }
 
 /* Answer stdin line by line; false when the dialog failed (and ended). */
@@ -136,6 +166,10 @@ static void end_run(play_exec *p) {
     emit_exit(p, PK_OUTCOME_SIGNALLED, 0, r->sig, false);
     break;
   case END_TIMEOUT:
+    if (pk_cmd_timeout_ms(p->cmd) > 0) {
+      p->waiting = true; /* the core's deadline ends it, as for a child */
+      break;
+    }
     emit_exit(p, PK_OUTCOME_SIGNALLED, 0, SIGTERM, true);
     break;
   case END_PENDING:
@@ -147,9 +181,10 @@ static void end_run(play_exec *p) {
 }
 
 static int64_t end_delay(const play_exec *p) {
-  if (p->reply->end == END_TIMEOUT)
-    return pk_cmd_timeout_ms(p->cmd);
-  return p->reply->end_delay_ms;
+  int64_t d = p->reply->end == END_TIMEOUT ? 0 : p->reply->end_delay_ms;
+  if (p->reply->incomplete) /* a real run waits out the drain first */
+    d += pk_cmd_drain_ms(p->cmd);
+  return d;
 }
 
 /* Play steps until one needs a real delay; then re-arm the timer. */
@@ -177,8 +212,10 @@ static void on_step(uv_timer_t *t) {
   for (;;) {
     if (p->next < p->reply->nsteps) {
       const reply_step *s = &p->reply->steps[p->next];
-      pk_events_output(p->ev, s->stream, s->data, s->len);
+      emit_out(p, s->stream, s->data, s->len);
       p->next++;
+      if (p->pending_signal != 0 || p->pending_code > 0)
+        return; /* killed mid-output: the re-armed timer ends it */
     } else if (p->next == p->reply->nsteps) {
       p->next++;
       uint64_t d = scaled(p, end_delay(p));
@@ -202,16 +239,29 @@ static void on_step(uv_timer_t *t) {
   }
 }
 
+/* The real runner's classification of a failed stage. */
+static int classify(const char *stage, int err) {
+  if (strcmp(stage, "chdir") == 0)
+    return PK_EBADCWD;
+  if (strcmp(stage, "exec") != 0 && strcmp(stage, "lookup") != 0)
+    return PK_ESPAWN;
+  if (err == ENOENT || err == ENOTDIR)
+    return PK_ENOENT;
+  if (err == EACCES || err == EPERM)
+    return PK_EACCES;
+  return err == ENOEXEC ? PK_ENOEXEC : PK_ESPAWN;
+}
+
 static int spawn_like_failure(const pk_reply *r, const pk_cmd *cmd,
                               pk_exit_info *fail) {
   static __thread char msg[512];
   const char *prog = pk_cmd_program(cmd);
   int err = r->end == END_NOT_FOUND ? ENOENT : r->os_errno;
-  int rc = err == ENOENT    ? PK_ENOENT
-           : err == EACCES  ? PK_EACCES
-           : err == ENOEXEC ? PK_ENOEXEC
-                            : PK_ESPAWN;
-  fail->stage = r->end == END_NOT_FOUND ? "lookup" : "exec";
+  const char *stage = r->end == END_NOT_FOUND ? "lookup"
+                      : r->stage != NULL      ? r->stage
+                                              : "exec";
+  int rc = classify(stage, err);
+  fail->stage = stage;
   fail->os_errno = err;
   snprintf(msg, sizeof(msg), "%s: %s (scripted: %s)", prog, pk_strerror(rc),
            strerror(err));
@@ -220,14 +270,49 @@ static int spawn_like_failure(const pk_reply *r, const pk_cmd *cmd,
   return rc;
 }
 
+static void close_files(int fds[3]) {
+  for (int s = PK_STDOUT; s <= PK_STDERR; s++)
+    if (fds[s] >= 0)
+      close(fds[s]);
+}
+
+/* PK_OUT_FILE targets are created before the run, as the real runner
+ * does, so a bad path fails the start the same way. */
+static int open_files(const pk_cmd *cmd, int fds[3], pk_exit_info *fail) {
+  static __thread char msg[512];
+  for (int s = PK_STDOUT; s <= PK_STDERR; s++) {
+    const char *path;
+    if (pk_cmd_output_mode(cmd, (pk_stream)s, &path) != PK_OUT_FILE)
+      continue;
+    fds[s] = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    if (fds[s] < 0) {
+      int err = errno;
+      snprintf(msg, sizeof(msg), "cannot open %s %s: %s",
+               s == PK_STDOUT ? "stdout file" : "stderr file", path,
+               strerror(err));
+      fail->errmsg = msg;
+      close_files(fds);
+      return err == EMFILE || err == ENFILE ? PK_ELIMIT : PK_EIO;
+    }
+  }
+  return 0;
+}
+
 int pk__player_start(pk_runner *runner, const pk_reply *reply,
                      const pk_cmd *cmd, uv_loop_t *loop, pk_events *ev,
                      double scale, pk_exec **out, pk_exit_info *fail) {
   if (reply->end == END_NOT_FOUND || reply->end == END_SPAWN_ERROR)
     return spawn_like_failure(reply, cmd, fail);
+  int fds[3] = {-1, -1, -1};
+  int rc = open_files(cmd, fds, fail);
+  if (rc != 0)
+    return rc;
   play_exec *p = pk__calloc(1, sizeof(*p));
-  if (p == NULL)
+  if (p == NULL) {
+    close_files(fds);
     return PK_ENOMEM;
+  }
+  memcpy(p->out_fd, fds, sizeof(fds));
   p->base.runner = runner;
   p->ev = ev;
   p->cmd = cmd;
@@ -267,6 +352,7 @@ int pk__player_signal(pk_exec *e, int sig) {
 
 static void on_closed(uv_handle_t *h) {
   play_exec *p = h->data;
+  close_files(p->out_fd);
   pk_reply_free(p->owned);
   pk__free(p);
 }

@@ -24,6 +24,7 @@ void pk_reply_free(pk_reply *r) {
     pk__free(r->dialog[i].answer);
   }
   pk__free(r->dialog);
+  pk__free(r->stage);
   pk__free(r);
 }
 
@@ -121,6 +122,22 @@ pk_reply *pk_reply_spawn_error(int os_errno) {
   if (r != NULL)
     r->os_errno = os_errno;
   return r;
+}
+
+pk_reply *pk_reply_spawn_error_at(const char *stage, int os_errno) {
+  pk_reply *r = pk_reply_spawn_error(os_errno);
+  if (r != NULL && stage != NULL && (r->stage = pk__strdup(stage)) == NULL) {
+    pk_reply_free(r);
+    return NULL;
+  }
+  return r;
+}
+
+int pk_reply_incomplete(pk_reply *r) {
+  if (r == NULL)
+    return PK_EINVAL;
+  r->incomplete = true;
+  return 0;
 }
 
 pk_reply *pk_reply_callback(pk_reply_fn fn, void *data) {

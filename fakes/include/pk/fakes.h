@@ -11,6 +11,9 @@
  *   4. A command no rule matches fails with PK_EUNEXPECTED, naming the
  *      command and the closest rule (never a surprise spawn).
  *
+ * Output goes where the command sends it (captured, a file, the parent's
+ * own stream, or nowhere), as a real child's would.
+ *
  * Replies are built with pk_reply_* and owned by whoever they are passed
  * to (a rule takes its reply, also when it fails). Delays are on the
  * runner's clock: pk_scripted_set_time_scale(r, 0) (the default) plays
@@ -42,8 +45,10 @@ PK_EXTERN pk_reply *pk_reply_fail(int code, const char *stderr_text);
 PK_EXTERN pk_reply *pk_reply_lines(const char *const *lines, size_t n);
 /* Killed by signal sig. */
 PK_EXTERN pk_reply *pk_reply_signalled(int sig);
-/* Ran into the command's own timeout: after that long (on the runner's
- * clock) it ends as a timed-out run killed by the soft signal. */
+/* Runs into the command's own timeout: it does not exit by itself, so
+ * the command's deadline, soft signal, grace and the reply's traps decide
+ * the end exactly as for a real child. Without a timeout on the command
+ * it ends at once as a timed-out run killed by SIGTERM. */
 PK_EXTERN pk_reply *pk_reply_timed_out(void);
 /* Never exits on its own: ends only through the command's timeout or a
  * cancellation / signal (a terminating signal ends it signalled). */
@@ -52,6 +57,11 @@ PK_EXTERN pk_reply *pk_reply_pending(void);
 PK_EXTERN pk_reply *pk_reply_not_found(void);
 /* The spawn fails at exec with this errno (classified like a real one). */
 PK_EXTERN pk_reply *pk_reply_spawn_error(int os_errno);
+/* The spawn fails at `stage` ("chdir", "setuid", "cgroup", "exec"...)
+ * with this errno, classified like the real runner: chdir gives
+ * PK_EBADCWD, exec the not-found / permission / not-executable family,
+ * other stages PK_ESPAWN. */
+PK_EXTERN pk_reply *pk_reply_spawn_error_at(const char *stage, int os_errno);
 /* An empty timeline: add pieces with pk_reply_chunk, end it with
  * pk_reply_exit (default: exit 0 after the last piece). */
 PK_EXTERN pk_reply *pk_reply_timeline(void);
@@ -63,6 +73,10 @@ PK_EXTERN int pk_reply_chunk(pk_reply *r, pk_stream s, int64_t delay_ms,
                              const void *data, size_t len);
 PK_EXTERN int pk_reply_stdout(pk_reply *r, const char *text);
 PK_EXTERN int pk_reply_stderr(pk_reply *r, const char *text);
+/* The run's output did not end in time (a grandchild kept the pipe):
+ * the end comes after the command's drain and the result is flagged
+ * output_incomplete. Errors: PK_EINVAL. */
+PK_EXTERN int pk_reply_incomplete(pk_reply *r);
 /* Set how a timeline (or any reply) ends: exit code, after delay_ms. */
 PK_EXTERN int pk_reply_exit(pk_reply *r, int64_t delay_ms, int code);
 
