@@ -117,6 +117,31 @@ PK_EXTERN pk_mechanism pk_mechanism_best(void);
 /* 0 if mechanism m can be used here, else PK_EUNSUPPORTED. */
 PK_EXTERN int pk_mechanism_available(pk_mechanism m);
 
+/* The capability matrix: what each mechanism guarantees, as data (the
+ * platform-support table in docs/ is generated from it). */
+typedef enum pk_capability {
+  PK_CAP_CONTAIN_BEFORE_EXEC = 0, /* the child is contained before exec */
+  PK_CAP_KILL_TREE,               /* every descendant dies with the run */
+  PK_CAP_SIGNAL_TREE,             /* a soft signal reaches every one */
+  PK_CAP_ESCAPE_PROOF,            /* setsid/setpgid cannot escape */
+  PK_CAP_PRIVILEGE_DROP,          /* uid/gid/groups drop keeps containment */
+  PK_CAP_COUNT
+} pk_capability;
+
+typedef enum pk_support {
+  PK_SUPPORT_NONE = 0,
+  PK_SUPPORT_PARTIAL,
+  PK_SUPPORT_FULL
+} pk_support;
+
+/* Support level of capability c under mechanism m (AUTO: the best one
+ * here); *note (may be NULL) gets a static one-line explanation. */
+PK_EXTERN pk_support pk_capability_support(pk_mechanism m, pk_capability c,
+                                           const char **note);
+/* "contain_before_exec", ... / "full", "partial", "none". */
+PK_EXTERN const char *pk_capability_name(pk_capability c);
+PK_EXTERN const char *pk_support_name(pk_support s);
+
 /* --------------------------------------------------------------- command */
 
 typedef struct pk_cmd pk_cmd;
