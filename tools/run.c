@@ -1,0 +1,210 @@
+/* pk run: one contained command, output forwarded as it arrives.
+ *
+ * Exit status: the child's code; 128+N if killed by signal N; 124 on
+ * timeout; 125 when pk itself fails; 126 found but not executable; 127
+ * not found. */
+#include "cli.h"
+
+#include <errno.h>
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct run_state {
+  bool out_closed[3];
+  pk_proc *proc;
+  uv_signal_t sigs[3];
+} run_state;
+
+static int parse_seconds(const char *opt, const char *s, double *out) {
+  char *end;
+  errno = 0;
+  double v = s != NULL ? strtod(s, &end) : 0;
+  if (s == NULL || end == s || *end != '\0' || errno != 0 || !isfinite(v) ||
+      v < 0 || v > 1e9)
+    return fail(PK_EINVAL, "%s needs a number of seconds >= 0, got '%s'", opt,
+                s ? s : "");
+  *out = v;
+  return 0;
+}
+
+static int parse_run(int argc, char **argv, run_args *a) {
+  int i = 0;
+  while (i < argc) {
+    const char *o = argv[i];
+    const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+    if (strcmp(o, "--") == 0) {
+      i++;
+      break;
+    }
+    if (o[0] != '-')
+      break; /* PROGRAM without "--" */
+    if (strcmp(o, "--timeout") == 0) {
+      if (parse_seconds(o, v, &a->timeout_s))
+        return EXIT_PK_FAIL;
+    } else if (strcmp(o, "--grace") == 0) {
+      if (parse_seconds(o, v, &a->grace_s))
+        return EXIT_PK_FAIL;
+      a->have_grace = true;
+    } else if (strcmp(o, "--mechanism") == 0) {
+      if (v == NULL || pk_mechanism_parse(v, &a->mech) != 0 ||
+          a->mech == PK_MECH_JOB_OBJECT)
+        return fail(PK_EINVAL,
+                    "--mechanism must be auto, cgroup_v2 or process_group, "
+                    "got '%s'",
+                    v ? v : "");
+    } else if (strcmp(o, "--report") == 0) {
+      if (v == NULL || v[0] == '\0')
+        return fail(PK_EINVAL, "--report needs a file name");
+      a->report = v;
+    } else {
+      fail(PK_EINVAL, "unknown option '%s'", o);
+      usage(stderr);
+      return EXIT_PK_FAIL;
+    }
+    i += 2;
+  }
+  if (i >= argc) {
+    fail(PK_EINVAL, "no program given");
+    usage(stderr);
+    return EXIT_PK_FAIL;
+  }
+  a->argv = argv + i;
+  a->argc = argc - i;
+  return 0;
+}
+
+static int build_cmd(const run_args *a, pk_cmd **out) {
+  pk_cmd *cmd;
+  int rc = pk_cmd_new(a->argv[0], &cmd);
+  if (rc == 0)
+    rc =
+        pk_cmd_args(cmd, (const char *const *)a->argv + 1, (size_t)a->argc - 1);
+  if (rc == 0)
+    rc = pk_cmd_set_stdin(cmd, PK_STDIN_INHERIT);
+  /* Forwarded as it arrives; keep only a bounded tail in memory. */
+  if (rc == 0)
+    rc = pk_cmd_set_capture_limit(cmd, PK_LIMIT_TAIL, 64 * 1024);
+  if (rc == 0 && a->timeout_s > 0)
+    rc = pk_cmd_set_timeout(
+        cmd, (int64_t)ceil(a->timeout_s * 1000.0),
+        a->have_grace ? (int64_t)ceil(a->grace_s * 1000.0) : -1, 0);
+  if (rc == 0)
+    rc = pk_cmd_set_mechanism(cmd, a->mech);
+  if (rc != 0) {
+    pk_cmd_free(cmd);
+    return rc;
+  }
+  *out = cmd;
+  return 0;
+}
+
+static void on_output(pk_proc *p, pk_stream s, const char *buf, size_t len,
+                      void *data) {
+  (void)p;
+  run_state *st = data;
+  while (len > 0 && !st->out_closed[s]) {
+    ssize_t n = write((int)s, buf, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      st->out_closed[s] = true; /* reader gone: keep counting, stop writing */
+      break;
+    }
+    buf += n;
+    len -= (size_t)n;
+  }
+}
+
+static void on_signal(uv_signal_t *h, int sig) {
+  run_state *st = h->data;
+  pk_proc_kill(st->proc, sig);
+}
+
+static void on_exit_cb(pk_proc *p, void *data) {
+  (void)p;
+  run_state *st = data;
+  for (int i = 0; i < 3; i++)
+    uv_close((uv_handle_t *)&st->sigs[i], NULL);
+}
+
+static int exit_status(const pk_result *r) {
+  int err = pk_result_error(r);
+  switch (pk_result_outcome(r)) {
+  case PK_OUTCOME_EXITED:
+    return pk_result_code(r);
+  case PK_OUTCOME_SIGNALLED:
+    return 128 + pk_result_signal(r);
+  case PK_OUTCOME_TIMED_OUT:
+    return 124;
+  default:
+    break;
+  }
+  if (err == PK_ENOENT)
+    return 127;
+  if (err == PK_EACCES || err == PK_ENOEXEC)
+    return 126;
+  return EXIT_PK_FAIL;
+}
+
+static int drive(pk_runner *runner, const pk_cmd *cmd, pk_result **out) {
+  uv_loop_t loop;
+  run_state st;
+  memset(&st, 0, sizeof(st));
+  int rc = uv_loop_init(&loop);
+  if (rc != 0)
+    return rc;
+  pk_start_opts opts = {.loop = &loop,
+                        .on_output = on_output,
+                        .on_exit = on_exit_cb,
+                        .data = &st};
+  rc = pk_start(runner, cmd, &opts, &st.proc);
+  if (rc == 0) {
+    static const int fwd[3] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < 3; i++) {
+      uv_signal_init(&loop, &st.sigs[i]);
+      st.sigs[i].data = &st;
+      uv_signal_start(&st.sigs[i], on_signal, fwd[i]);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    *out = pk_proc_take_result(st.proc);
+    pk_proc_free(st.proc);
+    uv_run(&loop, UV_RUN_DEFAULT);
+  }
+  uv_loop_close(&loop);
+  return rc;
+}
+
+int cmd_run(int argc, char **argv) {
+  run_args a = {0};
+  int status = parse_run(argc, argv, &a);
+  if (status != 0)
+    return status;
+  if (a.mech != PK_MECH_AUTO && pk_mechanism_available(a.mech) != 0)
+    return fail(PK_EUNSUPPORTED, "mechanism %s is not available here",
+                pk_mechanism_name(a.mech));
+  pk_runner *runner = NULL;
+  pk_cmd *cmd = NULL;
+  pk_result *res = NULL;
+  int rc = pk_real_runner_new(NULL, &runner);
+  if (rc == 0)
+    rc = build_cmd(&a, &cmd);
+  if (rc == 0)
+    rc = drive(runner, cmd, &res);
+  if (rc != 0) {
+    status = fail(rc, "%s", pk_strerror(rc));
+  } else {
+    int err = pk_result_error(res);
+    status = exit_status(res);
+    if (err != 0)
+      fprintf(stderr, "pk: %s: %s\n", pk_err_name(err), pk_result_errmsg(res));
+    if (a.report != NULL && write_report(&a, res) != 0)
+      status = EXIT_PK_FAIL;
+  }
+  pk_result_free(res);
+  pk_cmd_free(cmd);
+  pk_runner_free(runner);
+  return status;
+}
