@@ -105,7 +105,7 @@ int pkt_reap_children(void) {
   pid_t pids[4096];
   int n = list_children(pids, 4096), reaped = 0;
   for (int i = 0; i < n; i++)
-    if (waitpid(pids[i], NULL, WNOHANG) == pids[i])
+    if (waitpid(pids[i], NULL, WNOHANG | __WALL) == pids[i])
       reaped++;
   return reaped;
 }

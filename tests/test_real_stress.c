@@ -318,7 +318,8 @@ static void fallback_tree_teardown(pk_runner *r, const char *where,
    * for (WNOWAIT: look, do not reap). */
   siginfo_t si;
   memset(&si, 0, sizeof(si));
-  if (waitid(P_PID, (id_t)leader, &si, WEXITED | WNOHANG | WNOWAIT) == 0)
+  if (waitid(P_PID, (id_t)leader, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) ==
+      0)
     problem(pr, "%s: pk_proc_free returned without reaping the child %d (%s)",
             where, (int)leader, si.si_pid != 0 ? "a zombie" : "still running");
   int survivors = 0;
@@ -461,7 +462,8 @@ static void free_while_running_reaps(void **state) {
         pk_proc_free(p);
         siginfo_t si;
         memset(&si, 0, sizeof(si));
-        if (waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0) {
+        if (waitid(P_PID, (id_t)pid, &si,
+                   WEXITED | WNOHANG | WNOWAIT | __WALL) == 0) {
           unreaped++;
           running += si.si_pid == 0;
         }

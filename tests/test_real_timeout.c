@@ -180,7 +180,8 @@ static void count_exit(pk_proc *p, void *data) {
 static bool has_exited(pid_t pid) {
   siginfo_t si;
   memset(&si, 0, sizeof(si));
-  return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+  return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) ==
+             0 &&
          si.si_pid == pid;
 }
 

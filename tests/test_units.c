@@ -93,6 +93,7 @@ static void error_codes_are_stable(void **state) {
       {PK_ECASSETTE_MISS, -30008, "cassette_miss"},
       {PK_ENOEXEC, -30009, "not_executable"},
       {PK_EUNEXPECTED, -30010, "unexpected_command"},
+      {PK_ESTATUS_LOST, -30011, "status_lost"},
   };
   for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
     assert_int_equal(fixed[i].code, fixed[i].value);
@@ -119,7 +120,7 @@ static void error_lookup_never_null(void **state) {
    * libuv's. */
   assert_string_equal(pk_err_name(UV_EPIPE), "EPIPE");
   assert_true(strlen(pk_strerror(UV_EPIPE)) > 0);
-  static const int odd[] = {1,      42,      -29999,  -30011,
+  static const int odd[] = {1,      42,      -29999,  -30012,
                             -31000, -100000, INT_MIN, INT_MAX};
   for (size_t i = 0; i < sizeof(odd) / sizeof(odd[0]); i++) {
     assert_string_equal(pk_err_name(odd[i]), "unknown");

@@ -80,6 +80,7 @@ int pk__buf_reserve(pk__buf *b, size_t n) {
     b->data = d;
     b->cap = cap;
   }
+  b->data[b->len] = '\0'; /* a buffer is a string whenever it has data */
   return 0;
 }
 

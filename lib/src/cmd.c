@@ -1,6 +1,8 @@
 /* pk_cmd: a deep-copied description of one command. */
 #include "internal.h"
 
+#include <stdarg.h>
+
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +36,45 @@ int pk_cmd_new(const char *program, pk_cmd **out) {
   }
   c->grace_ms = -1;
   c->drain_ms = 200;
+  c->max_line = PK_DEFAULT_MAX_LINE;
   c->soft_signal = SIGTERM;
   *out = c;
   return 0;
+}
+
+int pk_cmd_new_argv(const char *const *argv, size_t argc, pk_cmd **out) {
+  if (out != NULL)
+    *out = NULL;
+  if (argv == NULL || argc == 0 || out == NULL)
+    return PK_EINVAL;
+  pk_cmd *c;
+  int rc = pk_cmd_new(argv[0], &c);
+  if (rc == 0 && (rc = pk_cmd_args(c, argv + 1, argc - 1)) != 0)
+    pk_cmd_free(c);
+  if (rc == 0)
+    *out = c;
+  return rc;
+}
+
+int pk_cmd_new_list(pk_cmd **out, const char *program, ...) {
+  if (out != NULL)
+    *out = NULL;
+  if (out == NULL)
+    return PK_EINVAL;
+  pk_cmd *c;
+  int rc = pk_cmd_new(program, &c);
+  if (rc != 0)
+    return rc;
+  va_list ap;
+  va_start(ap, program);
+  for (const char *a; rc == 0 && (a = va_arg(ap, const char *)) != NULL;)
+    rc = pk_cmd_arg(c, a);
+  va_end(ap);
+  if (rc != 0)
+    pk_cmd_free(c);
+  else
+    *out = c;
+  return rc;
 }
 
 void pk__strv_free(char **v) {
@@ -333,6 +371,15 @@ int pk_cmd_set_drain(pk_cmd *c, int64_t drain_ms) {
   c->drain_ms = drain_ms;
   return 0;
 }
+
+int pk_cmd_set_max_line(pk_cmd *c, size_t bytes) {
+  if (c == NULL || bytes == 0)
+    return invalid(c, "pk_cmd_set_max_line: the maximum must be >= 1 byte");
+  c->max_line = bytes;
+  return 0;
+}
+
+size_t pk_cmd_max_line(const pk_cmd *c) { return c->max_line; }
 
 int pk_cmd_set_accepted(pk_cmd *c, const int *codes, size_t n) {
   if (c == NULL || codes == NULL || n == 0)

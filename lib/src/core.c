@@ -8,7 +8,6 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#define PK__MAX_LINE (1u << 20) /* longer lines are delivered in pieces */
 #define PK__DEFAULT_GRACE_MS 2000
 
 typedef struct capture {
@@ -16,9 +15,10 @@ typedef struct capture {
   char *ring;      /* PK_LIMIT_TAIL: last `limit` bytes */
   size_t ring_pos; /* next write position in ring */
   bool ring_full;
-  pk__buf line; /* partial line for on_line */
-  char last;    /* last byte seen, for counting a final line */
-  char *lent;   /* storage lent to the runner for the next read */
+  pk__buf line;   /* partial line for on_line */
+  bool in_pieces; /* an over-long line is being delivered in pieces */
+  char last;      /* last byte seen, for counting a final line */
+  char *lent;     /* storage lent to the runner for the next read */
   size_t lent_size, lend_next;
 } capture;
 
@@ -166,25 +166,42 @@ static int capture_finish(pk_proc *p, int s) {
   return rc;
 }
 
+/* Hand one line, or one piece of an over-long line, to the user. */
+static void emit_line(pk_proc *p, int s, bool more) {
+  capture *c = &p->cap[s];
+  bool piece = more || c->in_pieces;
+  if (piece && p->opts.on_line_piece != NULL)
+    p->opts.on_line_piece(p, (pk_stream)s, c->line.data, c->line.len, more,
+                          p->opts.data);
+  else if (p->opts.on_line != NULL)
+    p->opts.on_line(p, (pk_stream)s, c->line.data, c->line.len, p->opts.data);
+  c->line.len = 0;
+  c->in_pieces = more;
+}
+
+/* Split into lines. A full line buffer is passed on as a piece only once
+ * a byte other than '\n' follows, so a line of exactly the maximum is
+ * one line and a piece is never empty. */
 static void deliver_lines(pk_proc *p, int s, const char *buf, size_t len) {
   capture *c = &p->cap[s];
+  size_t max = p->cmd->max_line;
   while (len > 0) {
+    if (c->line.len == max && buf[0] != '\n')
+      emit_line(p, s, true);
     const char *nl = memchr(buf, '\n', len);
     size_t n = nl ? (size_t)(nl - buf) : len;
-    if (c->line.len + n > PK__MAX_LINE)
-      n = PK__MAX_LINE - c->line.len;
+    if (n > max - c->line.len)
+      n = max - c->line.len;
     if (pk__buf_append(&c->line, buf, n) != 0) {
       p->fail_err = PK_ENOMEM;
       return;
     }
-    bool complete =
-        (nl && n == (size_t)(nl - buf)) || c->line.len == PK__MAX_LINE;
-    size_t used = n + (nl && n == (size_t)(nl - buf));
-    buf += used;
-    len -= used;
-    if (complete) {
-      p->opts.on_line(p, (pk_stream)s, c->line.data, c->line.len, p->opts.data);
-      c->line.len = 0;
+    buf += n;
+    len -= n;
+    if (len > 0 && buf[0] == '\n') {
+      emit_line(p, s, false);
+      buf++;
+      len--;
     }
   }
 }
@@ -217,7 +234,7 @@ void pk_events_output(pk_events *ev, pk_stream s, const char *buf, size_t len) {
   count_lines(p, si, buf, len);
   if (p->opts.on_output != NULL)
     p->opts.on_output(p, s, buf, len, p->opts.data);
-  if (p->opts.on_line != NULL)
+  if (p->opts.on_line != NULL || p->opts.on_line_piece != NULL)
     deliver_lines(p, si, buf, len);
   if (buf == p->cap[si].lent && len <= p->cap[si].lent_size)
     capture_commit(p, si, len);
@@ -244,8 +261,9 @@ static void finish_output(pk_proc *p) {
     capture *c = &p->cap[s];
     if (p->res->total_bytes[s] > 0 && c->last != '\n')
       p->res->total_lines[s]++;
-    if (p->opts.on_line != NULL && c->line.len > 0)
-      p->opts.on_line(p, (pk_stream)s, c->line.data, c->line.len, p->opts.data);
+    if ((p->opts.on_line != NULL || p->opts.on_line_piece != NULL) &&
+        c->line.len > 0)
+      emit_line(p, s, false);
     pk__buf_release(&c->line);
     if (capture_finish(p, s) != 0 && p->fail_err == 0)
       p->fail_err = PK_ENOMEM;

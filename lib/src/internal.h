@@ -20,7 +20,9 @@ PK_EXTERN char *pk__sprintf(const char *fmt, ...)
     __attribute__((format(printf, 1, 2)));
 PK_EXTERN char *pk__vsprintf(const char *fmt, va_list ap);
 
-/* ---- growable byte buffer ---- */
+/* ---- growable byte buffer ----
+ * Invariant: data is NULL or NUL-terminated at len (storage lent past
+ * len by pk__buf_reserve is re-terminated when the bytes are committed). */
 typedef struct pk__buf {
   char *data;
   size_t len;
@@ -56,6 +58,7 @@ struct pk_cmd {
   pk_limit_policy limit_policy;
   size_t limit_bytes;
   int64_t timeout_ms, grace_ms, drain_ms;
+  size_t max_line;
   bool timeout_set;
   int soft_signal;
   int *accepted;

@@ -72,3 +72,45 @@ int pk__resolve_program(const char *program, const char *path_env,
   pk__free(denied);
   return worst;
 }
+
+/* A path with a '/' is not searched: check it where the child would
+ * (relative to its cwd), with the message a failed exec gives. */
+static int which_path(const pk_cmd *cmd, char **resolved, char **msg) {
+  const char *prog = cmd->program;
+  char *full = prog[0] != '/' && cmd->cwd != NULL
+                   ? pk__sprintf("%s/%s", cmd->cwd, prog)
+                   : pk__strdup(prog);
+  if (full == NULL)
+    return PK_ENOMEM;
+  struct stat st;
+  int rc = check_candidate(full);
+  if (rc == PK_ENOENT && stat(full, &st) == 0)
+    rc = PK_EACCES; /* a directory: execve says EACCES */
+  if (rc == 0) {
+    *resolved = full;
+    return 0;
+  }
+  pk__free(full);
+  *msg = pk__sprintf("%s: %s (exec: %s)", prog, pk_strerror(rc),
+                     strerror(rc == PK_EACCES ? EACCES : ENOENT));
+  return rc;
+}
+
+int pk_cmd_which(const pk_cmd *cmd, char **path, char **errmsg) {
+  if (path != NULL)
+    *path = NULL;
+  if (errmsg != NULL)
+    *errmsg = NULL;
+  if (cmd == NULL || path == NULL)
+    return PK_EINVAL;
+  char *msg = NULL;
+  int rc = strchr(cmd->program, '/') != NULL
+               ? which_path(cmd, path, &msg)
+               : pk__resolve_program(cmd->program, pk__cmd_path_env(cmd),
+                                     cmd->cwd, path, &msg);
+  if (errmsg != NULL)
+    *errmsg = msg;
+  else
+    pk__free(msg);
+  return rc;
+}

@@ -9,6 +9,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,13 +31,15 @@ typedef struct real_exec {
   pk__group group;
   int pidfd;
   const char *method;
+  char msg[512]; /* errmsg of a lost status */
   unsigned disable;
   /* exit */
-  uv_poll_t exit_poll; /* on the pidfd */
-  uv_signal_t sigchld; /* no pidfd: SIGCHLD plus a slow safety poll */
-  uv_timer_t exit_timer;
-  bool have_exit_poll, have_sigchld;
+  uv_poll_t exit_poll;   /* on the pidfd */
+  uv_timer_t exit_timer; /* no pidfd: a poll backing off to 32 ms */
+  uint64_t exit_every;
+  bool have_exit_poll, have_exit_timer;
   bool exited, reaped;
+  bool lost; /* someone else reaped the child and the status is unknown */
   pk_outcome outcome;
   int code, signo;
   /* output */
@@ -97,6 +100,35 @@ static void stop_stdin(real_exec *e) {
   e->in_fd = -1;
 }
 
+static void set_status(real_exec *e, bool exited, int value) {
+  e->exited = true;
+  e->outcome = exited ? PK_OUTCOME_EXITED : PK_OUTCOME_SIGNALLED;
+  if (exited)
+    e->code = value;
+  else
+    e->signo = value;
+  if (e->have_exit_poll)
+    uv_poll_stop(&e->exit_poll);
+  if (e->have_exit_timer)
+    uv_timer_stop(&e->exit_timer);
+}
+
+/* Someone else reaped our child: the kernel (the host ignores SIGCHLD)
+ * or a host's waitpid(-1). The pidfd we held may still know the status;
+ * else the run ends with PK_ESTATUS_LOST, never a spin. */
+static void status_taken(real_exec *e) {
+  int st;
+  e->reaped = true;
+  if (pk__pidfd_exit_status(e->pidfd, &st) == 0) {
+    set_status(e, WIFEXITED(st),
+               WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+    return;
+  }
+  set_status(e, true, 0);
+  e->outcome = PK_OUTCOME_NONE;
+  e->lost = true;
+}
+
 /* Record the exit status without reaping (the zombie keeps the pid and
  * process group reserved until we are done with the tree). */
 static bool check_exit(real_exec *e) {
@@ -104,23 +136,11 @@ static bool check_exit(real_exec *e) {
     return true;
   siginfo_t si;
   int rc = pk__waitid(e->base.pid, e->pidfd, &si, WEXITED | WNOHANG | WNOWAIT);
-  if (rc != 0 || si.si_pid == 0)
-    return false;
-  e->exited = true;
-  if (si.si_code == CLD_EXITED) {
-    e->outcome = PK_OUTCOME_EXITED;
-    e->code = si.si_status;
-  } else {
-    e->outcome = PK_OUTCOME_SIGNALLED;
-    e->signo = si.si_status;
-  }
-  if (e->have_exit_poll)
-    uv_poll_stop(&e->exit_poll);
-  if (e->have_sigchld) {
-    uv_signal_stop(&e->sigchld);
-    uv_timer_stop(&e->exit_timer);
-  }
-  return true;
+  if (rc != 0 && errno == ECHILD)
+    status_taken(e);
+  else if (rc == 0 && si.si_pid != 0)
+    set_status(e, si.si_code == CLD_EXITED, si.si_status);
+  return e->exited;
 }
 
 static void reap(real_exec *e) {
@@ -191,6 +211,18 @@ static void finish_run(real_exec *e) {
   info.spawn_method = e->method;
   info.pid = e->base.pid;
   info.escapees = e->group.nesc + (e->group.esc_overflow ? 1 : 0);
+  if (e->lost) {
+    info.error = PK_ESTATUS_LOST;
+    info.stage = "wait";
+    info.os_errno = ECHILD;
+    snprintf(e->msg, sizeof(e->msg),
+             "%s: its exit status was reaped by someone else (the host "
+             "ignores SIGCHLD or reaps with waitpid(-1)) and this kernel "
+             "cannot recover it (PIDFD_INFO_EXIT needs Linux 6.15 and a "
+             "pidfd)",
+             pk_cmd_program(e->cmd));
+    info.errmsg = e->msg;
+  }
   e->base.pid = 0;
   pk_events_exit(e->ev, &info); /* last: the user may act on it */
 }
@@ -215,12 +247,16 @@ static void on_exit_poll(uv_poll_t *h, int status, int events) {
   maybe_finish(h->data);
 }
 
-static void on_sigchld(uv_signal_t *h, int sig) {
-  (void)sig;
-  maybe_finish(h->data);
+/* Without a pidfd nothing signals the exit (the child's exit signal is
+ * 0, see spawn_linux.c): poll, quickly at first, then every 32 ms. */
+static void on_exit_timer(uv_timer_t *t) {
+  real_exec *e = t->data;
+  maybe_finish(e);
+  if (!e->exited) {
+    e->exit_every = e->exit_every < 32 ? e->exit_every * 2 : 32;
+    uv_timer_start(&e->exit_timer, on_exit_timer, e->exit_every, 0);
+  }
 }
-
-static void on_exit_timer(uv_timer_t *t) { maybe_finish(t->data); }
 
 static void on_alloc(uv_handle_t *h, size_t hint, uv_buf_t *buf) {
   (void)hint;
@@ -430,15 +466,11 @@ static int watch_exit(real_exec *e) {
     e->exit_poll.data = e;
     return uv_poll_start(&e->exit_poll, UV_READABLE, on_exit_poll);
   }
-  if ((rc = uv_signal_init(e->loop, &e->sigchld)) != 0)
-    return rc;
   uv_timer_init(e->loop, &e->exit_timer);
-  e->have_sigchld = true;
-  e->sigchld.data = e->exit_timer.data = e;
-  if ((rc = uv_signal_start(&e->sigchld, on_sigchld, SIGCHLD)) != 0)
-    return rc;
-  /* A SIGCHLD before the watcher existed is caught by the first check. */
-  return uv_timer_start(&e->exit_timer, on_exit_timer, 0, 50);
+  e->have_exit_timer = true;
+  e->exit_timer.data = e;
+  e->exit_every = 1;
+  return uv_timer_start(&e->exit_timer, on_exit_timer, 0, 0);
 }
 
 static int watch_output(real_exec *e, fdplan *f) {
@@ -582,10 +614,8 @@ static void release_handles(real_exec *e) {
   stop_stdin(e);
   if (e->have_exit_poll)
     close_handle(e, &e->exit_poll);
-  if (e->have_sigchld) {
-    close_handle(e, &e->sigchld);
+  if (e->have_exit_timer)
     close_handle(e, &e->exit_timer);
-  }
   close_handle(e, &e->drain);
   exec_maybe_free(e);
 }

@@ -6,8 +6,14 @@
  *   clone3(CLONE_VM|CLONE_VFORK|CLONE_PIDFD|CLONE_INTO_CGROUP)
  *   clone(CLONE_VM|CLONE_VFORK|CLONE_PIDFD), cgroup joined by the child
  *   clone(CLONE_VM|CLONE_VFORK) + pidfd_open
- *   clone(CLONE_VM|CLONE_VFORK) with no pidfd (exit seen through SIGCHLD)
- * CLONE_VM keeps the cost independent of the parent's memory. While the
+ *   clone(CLONE_VM|CLONE_VFORK) with no pidfd (exit seen by polling)
+ * CLONE_VM keeps the cost independent of the parent's memory.
+ *
+ * Children are created with an exit signal of 0 and waited for with
+ * __WALL, so a child that fails before exec is never auto-reaped and
+ * never signals the host. execve resets the exit signal to SIGCHLD
+ * (de_thread), so from exec on a host that ignores SIGCHLD, or reaps with
+ * waitpid(-1), can take the status: see pk__pidfd_exit_status. While the
  * child shares our memory it touches nothing but its own stack and the
  * plan, and never calls a libc function that takes locks or uses TLS
  * state beyond errno.
@@ -23,6 +29,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -258,7 +265,7 @@ static int spawn_clone3(child_ctx *c, char *stack, pk__spawn_out *out) {
   bool want_pidfd = !(c->plan->disable & PK_NO_PIDFD);
   args.flags = CLONE_VM | CLONE_VFORK | (want_pidfd ? CLONE_PIDFD : 0);
   args.pidfd = want_pidfd ? (__u64)(uintptr_t)&pidfd : 0;
-  args.exit_signal = SIGCHLD;
+  args.exit_signal = 0; /* until exec, see the top of this file */
   args.stack = (__u64)(uintptr_t)stack;
   args.stack_size = PK__CHILD_STACK;
   if (c->plan->cgroup_dirfd >= 0) {
@@ -282,7 +289,7 @@ static int spawn_clone3(child_ctx *c, char *stack, pk__spawn_out *out) {
 static int spawn_clone(child_ctx *c, char *stack, bool want_pidfd,
                        pk__spawn_out *out) {
   int pidfd = -1;
-  int flags = CLONE_VM | CLONE_VFORK | SIGCHLD;
+  int flags = CLONE_VM | CLONE_VFORK; /* exit signal 0 */
   if (want_pidfd)
     flags |= CLONE_PIDFD;
   c->join_cgroup = c->plan->cgroup_dirfd >= 0;
@@ -337,6 +344,7 @@ static int do_clone(child_ctx *c, char *stack, pk__spawn_out *out) {
 
 int pk__waitid(pid_t pid, int pidfd, siginfo_t *si, int options) {
   int rc;
+  options |= __WALL; /* our children have an exit signal of 0 */
   for (;;) {
     memset(si, 0, sizeof(*si));
     if (pidfd >= 0) {
@@ -356,6 +364,28 @@ int pk__waitid(pid_t pid, int pidfd, siginfo_t *si, int options) {
     if (rc == 0 || errno != EINTR)
       return rc;
   }
+}
+
+/* struct pidfd_info of <linux/pidfd.h> (Linux 6.15: PIDFD_INFO_EXIT),
+ * its first version, declared here for older headers. */
+struct pk__pidfd_info {
+  uint64_t mask;
+  uint64_t cgroupid;
+  uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+  int32_t exit_code;
+};
+#define PK__PIDFD_GET_INFO _IOWR(0xFF, 11, struct pk__pidfd_info)
+#define PK__PIDFD_INFO_EXIT (1ULL << 3)
+
+int pk__pidfd_exit_status(int pidfd, int *status) {
+  struct pk__pidfd_info info;
+  memset(&info, 0, sizeof(info));
+  info.mask = PK__PIDFD_INFO_EXIT;
+  if (pidfd < 0 || ioctl(pidfd, PK__PIDFD_GET_INFO, &info) != 0 ||
+      !(info.mask & PK__PIDFD_INFO_EXIT))
+    return PK_EUNSUPPORTED;
+  *status = info.exit_code;
+  return 0;
 }
 
 /* Reap a child that failed before exec. */

@@ -61,8 +61,15 @@ typedef struct pk__spawn_out {
 int pk__spawn(const pk__spawn_plan *plan, pk__spawn_out *out);
 
 /* waitid on a child by pidfd (falling back to its pid when P_PIDFD is
- * unknown to the kernel) or by pid when pidfd < 0; retries EINTR. */
+ * unknown to the kernel) or by pid when pidfd < 0; retries EINTR. Adds
+ * __WALL: children are spawned with an exit signal of 0. */
 int pk__waitid(pid_t pid, int pidfd, siginfo_t *si, int options);
+
+/* The wait status of a child someone else reaped (a host that ignores
+ * SIGCHLD, or a waitpid(-1) of its own), read from the pidfd we held
+ * (PIDFD_GET_INFO with PIDFD_INFO_EXIT, Linux 6.15). PK_EUNSUPPORTED
+ * when the kernel cannot tell. */
+int pk__pidfd_exit_status(int pidfd, int *status);
 
 /* Classify a failed stage/errno into a PK_E code. */
 int pk__spawn_error_code(int stage, int err);

@@ -93,11 +93,8 @@ int pk_run(pk_runner *r, const pk_cmd *cmd, char **text, pk_result **out) {
   int rc = run_to_end(r, cmd, &res);
   if (rc == 0 && res != NULL)
     rc = check(res, cmd);
-  if (res != NULL && text != NULL) {
-    int trc = pk_result_text(res, PK_STDOUT, true, text);
-    if (rc == 0)
-      rc = trc;
-  }
+  if (rc == 0 && res != NULL && text != NULL)
+    rc = pk_result_text(res, PK_STDOUT, true, text); /* NULL on failure */
   return give(res, out, rc);
 }
 

@@ -67,7 +67,9 @@ extern "C" {
   XX(ECASSETTE_MISS, -30008, "cassette_miss", "no cassette entry matched")     \
   XX(ENOEXEC, -30009, "not_executable", "file is not executable")              \
   XX(EUNEXPECTED, -30010, "unexpected_command",                                \
-     "no scripted rule matched the command")
+     "no scripted rule matched the command")                                   \
+  XX(ESTATUS_LOST, -30011, "status_lost",                                      \
+     "the exit status was reaped by someone else")
 
 typedef enum pk_errno {
 #define PK__XX(suffix, value, name, msg) PK_##suffix = (value),
@@ -174,6 +176,28 @@ typedef enum pk_limit_policy {
  * containing '/' is used as given. program is copied.
  * Errors: PK_EINVAL (NULL or empty program, NUL bytes), PK_ENOMEM. */
 PK_EXTERN int pk_cmd_new(const char *program, pk_cmd **out);
+/* A command from an argument vector: argv[0] is the program, argv[1..]
+ * its arguments (each copied). Errors: PK_EINVAL (argc 0, a NULL or
+ * empty program, a NULL argument), PK_ENOMEM. */
+PK_EXTERN int pk_cmd_new_argv(const char *const *argv, size_t argc,
+                              pk_cmd **out);
+/* A command from a NULL-terminated list of strings, program first:
+ * pk_cmd_new_list(&cmd, "git", "rev-parse", "HEAD", NULL). Copied.
+ * Errors: as pk_cmd_new_argv. */
+PK_EXTERN int pk_cmd_new_list(pk_cmd **out, const char *program, ...)
+#if defined(__GNUC__)
+    __attribute__((sentinel))
+#endif
+    ;
+/* Resolve the program exactly as a run of cmd would, without spawning:
+ * a bare name on the child's PATH (the command's PATH override, else the
+ * parent's) relative to the command's cwd, skipping entries that are not
+ * executable regular files; a name with '/' is checked where the child
+ * would exec it. *path gets the file (heap, pk_free). *errmsg (may be
+ * NULL) gets, on failure, the message a run would put on its result
+ * (heap, pk_free). Errors: PK_ENOENT, PK_EACCES (found, not
+ * executable), PK_EINVAL, PK_ENOMEM. */
+PK_EXTERN int pk_cmd_which(const pk_cmd *cmd, char **path, char **errmsg);
 /* Free a command; NULL is a no-op. */
 PK_EXTERN void pk_cmd_free(pk_cmd *cmd);
 /* Deep copy. Errors: PK_ENOMEM. */
@@ -227,6 +251,16 @@ PK_EXTERN int pk_cmd_set_timeout(pk_cmd *cmd, int64_t timeout_ms,
  * tree is torn down and the output flagged incomplete. Default 200 ms.
  * Errors: PK_EINVAL. */
 PK_EXTERN int pk_cmd_set_drain(pk_cmd *cmd, int64_t drain_ms);
+
+/* The longest line delivered whole to an on_line callback, in bytes
+ * (default PK_DEFAULT_MAX_LINE, 1 MiB). A longer line is delivered in
+ * pieces of `bytes` bytes, the last one holding the rest: to
+ * on_line_piece when it is set (so pieces can be told from lines), else
+ * to on_line. A line of exactly `bytes` bytes is one line. The capture
+ * and the counters are not affected. Errors: PK_EINVAL (0). */
+#define PK_DEFAULT_MAX_LINE ((size_t)1 << 20)
+PK_EXTERN int pk_cmd_set_max_line(pk_cmd *cmd, size_t bytes);
+PK_EXTERN size_t pk_cmd_max_line(const pk_cmd *cmd);
 
 /* Exit codes that count as success for pk_run / pk_checked / pk_probe's
  * error path (default {0}). Copied. Errors: PK_EINVAL, PK_ENOMEM. */
@@ -347,8 +381,10 @@ PK_EXTERN bool pk_result_output_incomplete(const pk_result *r);
 PK_EXTERN int64_t pk_result_duration_ms(const pk_result *r);
 PK_EXTERN double pk_result_duration_s(const pk_result *r);
 PK_EXTERN pk_mechanism pk_result_mechanism(const pk_result *r);
-/* How the real runner spawned ("clone3", "clone", "clone+pidfd_open"...),
- * for logs and tests; "" for runners that do not spawn. */
+/* How the run was started, for logs and tests: the real runner's spawn
+ * path ("clone3", "clone", "clone+pidfd_open"...); a double names itself
+ * ("scripted", "dryrun", "mock"); "" when the run never started (a spawn
+ * or lookup failure). */
 PK_EXTERN const char *pk_result_spawn_method(const pk_result *r);
 /* process_group mechanism: how many descendants had left the run's
  * process group (setsid/setpgid) and were found, signalled with it and
@@ -392,7 +428,10 @@ PK_EXTERN int pk_real_runner_new(const pk_real_opts *opts, pk_runner **out);
 /* ----------------------------------------------------------------- verbs */
 /* All verbs exist on every runner. `out` (may be NULL) receives the
  * result of the run, also when the verb fails after the run started or
- * failed to spawn; free it with pk_result_free. */
+ * failed to spawn; free it with pk_result_free. Every other
+ * out-parameter is written on every call and holds a value only when the
+ * verb returns 0: pk_run's text is NULL, pk_exit_code's code -1 and
+ * pk_probe's answer false whenever the verb fails. */
 
 /* Run to completion, capturing. A non-zero exit or a signal is data:
  * returns 0. Errors: spawn errors (PK_ENOENT, PK_EACCES, PK_ENOEXEC,
@@ -404,17 +443,18 @@ PK_EXTERN int pk_output(pk_runner *r, const pk_cmd *cmd, pk_result **out);
  * stderr and the code). */
 PK_EXTERN int pk_checked(pk_runner *r, const pk_cmd *cmd, pk_result **out);
 /* pk_checked, then *stdout_text = stdout with leading and trailing
- * whitespace trimmed (heap, free with pk_free). Errors: as pk_checked,
- * plus PK_EINVAL when stdout holds NUL bytes (it is not text; the result
- * still has the bytes). */
+ * whitespace trimmed (heap, free with pk_free; NULL whenever the verb
+ * fails, the output of a failed run is on the result). Errors: as
+ * pk_checked, plus PK_EINVAL when stdout holds NUL bytes (it is not
+ * text; the result still has the bytes). */
 PK_EXTERN int pk_run(pk_runner *r, const pk_cmd *cmd, char **stdout_text,
                      pk_result **out);
-/* The exit code (non-zero is data). Errors as pk_output, plus
- * PK_ESIGNALLED. */
+/* The exit code (non-zero is data; -1 whenever the verb fails). Errors
+ * as pk_output, plus PK_ESIGNALLED. */
 PK_EXTERN int pk_exit_code(pk_runner *r, const pk_cmd *cmd, int *code,
                            pk_result **out);
 /* Exit 0 -> true, 1 -> false, anything else PK_EEXIT (or the run's
- * error). */
+ * error); *yes is false whenever the verb fails. */
 PK_EXTERN int pk_probe(pk_runner *r, const pk_cmd *cmd, bool *yes,
                        pk_result **out);
 
@@ -431,9 +471,19 @@ typedef struct pk_start_opts {
    * pk never runs or closes it. */
   uv_loop_t *loop;
   /* Each complete line of a captured stream, without its '\n'; a final
-   * unterminated line is delivered at EOF. line is borrowed. */
+   * unterminated line is delivered at EOF. line is borrowed. A line
+   * longer than the command's maximum (pk_cmd_set_max_line) arrives in
+   * pieces: here when on_line_piece is NULL, else there. */
   void (*on_line)(pk_proc *p, pk_stream s, const char *line, size_t len,
                   void *data);
+  /* Optional: the pieces of an over-long line, in order, each at most
+   * the maximum line length; `more` is true for every piece but the
+   * last (which may be shorter, never empty). Joining the pieces up to
+   * one with more == false gives the whole line. Every line of a stream
+   * reaches exactly one of on_line (whole) or on_line_piece (in pieces),
+   * so lines delivered == pk_result_total_lines. */
+  void (*on_line_piece)(pk_proc *p, pk_stream s, const char *piece, size_t len,
+                        bool more, void *data);
   /* Raw chunks of a captured stream as they arrive. */
   void (*on_output)(pk_proc *p, pk_stream s, const char *buf, size_t len,
                     void *data);

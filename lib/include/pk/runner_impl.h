@@ -51,7 +51,9 @@ typedef struct pk_exit_info {
   const char *spawn_method;
   int pid;
   int escapees; /* processes found outside the run's group, see pk.h */
-  /* Spawn error details (error != 0 means the run never started). */
+  /* Error details: error != 0 means the run never started (a spawn
+   * error), or its end could not be known (PK_ESTATUS_LOST); the result
+   * then reports this error instead of an outcome. */
   int error;
   const char *stage;
   int os_errno;
