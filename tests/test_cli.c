@@ -8,10 +8,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1002,6 +1004,137 @@ static void scratch_init(scratch *sc, const char *const *names) {
   }
 }
 
+static void write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  assert_int_equal(close(fd), 0);
+}
+
+static void assert_file_is(const char *path, const char *text) {
+  size_t len;
+  char *got = slurp(path, &len);
+  if (len != strlen(text) || memcmp(got, text, len) != 0)
+    fail_msg("%s holds '%s', expected '%s'", path, got, text);
+  free(got);
+}
+
+/* `pk run --report REPORT -- fixture pidfile MARKER 0` must fail as pk's
+ * own error naming REPORT, before the command could create MARKER. */
+static void expect_refused(const char *report_path, const char *marker,
+                           const char *prefix) {
+  const char *const args[] = {"run",  "--report", report_path,
+                              "--",   PK_FIXTURE, "pidfile",
+                              marker, "0",        NULL};
+  cli_res r;
+  expect_exit(args, NULL, 125, &r);
+  assert_prefix(err_text(&r), prefix);
+  if (strstr(err_text(&r), report_path) == NULL)
+    fail_msg("message does not name %s: %s", report_path, err_text(&r));
+  assert_int_equal(r.out.len, 0);
+  if (access(marker, F_OK) == 0)
+    fail_msg("the command ran although --report %s was refused", report_path);
+  cli_res_free(&r);
+}
+
+static void report_bad_path_runs_nothing(void **state) {
+  (void)state;
+  pkt_snapshot snap;
+  pkt_snapshot_take(&snap);
+  scratch sc;
+  scratch_init(&sc,
+               (const char *const[]){"marker", "file", "sub", "missing/r.yaml",
+                                     "file/r.yaml", NULL});
+  write_file(sc.path[1], "a regular file\n");
+  assert_int_equal(mkdir(sc.path[2], 0700), 0);
+  expect_refused(sc.path[3], sc.path[0], "pk: not_found:");
+  expect_refused(sc.path[4], sc.path[0], "pk: not_found:");
+  expect_refused(sc.path[2], sc.path[0], "pk: invalid_argument:");
+  /* Never replaced by a regular file, not even by root. */
+  expect_refused("/dev/null", sc.path[0], "pk: invalid_argument:");
+  struct stat st;
+  assert_int_equal(stat("/dev/null", &st), 0);
+  assert_true(S_ISCHR(st.st_mode));
+  assert_dir_is(sc.dir, (const char *const[]){"file", "sub", NULL});
+  assert_dir_is(sc.path[2], (const char *const[]){NULL});
+  assert_file_is(sc.path[1], "a regular file\n");
+  assert_int_equal(rmdir(sc.path[2]), 0);
+  assert_int_equal(unlink(sc.path[1]), 0);
+  assert_int_equal(rmdir(sc.dir), 0);
+  pkt_snapshot_check(&snap);
+}
+
+static void report_refuses_a_symlink(void **state) {
+  (void)state;
+  pkt_snapshot snap;
+  pkt_snapshot_take(&snap);
+  scratch sc;
+  scratch_init(&sc, (const char *const[]){"marker", "precious", "r.yaml",
+                                          "nowhere", "dangling.yaml", NULL});
+  /* The planted link of the issue: a report path in a shared directory
+   * that points at someone's file. */
+  write_file(sc.path[1], "precious contents\n");
+  assert_int_equal(symlink(sc.path[1], sc.path[2]), 0);
+  assert_int_equal(symlink(sc.path[3], sc.path[4]), 0);
+  expect_refused(sc.path[2], sc.path[0], "pk: invalid_argument:");
+  expect_refused(sc.path[4], sc.path[0], "pk: invalid_argument:");
+  assert_file_is(sc.path[1], "precious contents\n");
+  char target[96] = "";
+  assert_true(readlink(sc.path[2], target, sizeof(target) - 1) > 0);
+  assert_string_equal(target, sc.path[1]);
+  assert_dir_is(sc.dir, (const char *const[]){"precious", "r.yaml",
+                                              "dangling.yaml", NULL});
+  for (int i = 1; i <= 4; i++)
+    if (i != 3)
+      assert_int_equal(unlink(sc.path[i]), 0);
+  assert_int_equal(rmdir(sc.dir), 0);
+  pkt_snapshot_check(&snap);
+}
+
+/* A full file system: a 4 KiB tmpfs, mounted in a mount namespace of
+ * this test process's own (so nothing shows outside it, even if the test
+ * fails), filled up. The old report stays as it was; no temporary file
+ * remains; pk says io and exits 125. */
+static void report_full_disk_leaves_nothing(void **state) {
+  (void)state;
+  if (unshare(CLONE_NEWNS) != 0) {
+    print_message("skipped: a private mount namespace needs CAP_SYS_ADMIN "
+                  "(%s)\n",
+                  strerror(errno));
+    skip();
+  }
+  assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+  pkt_snapshot snap;
+  pkt_snapshot_take(&snap);
+  scratch sc;
+  scratch_init(&sc, (const char *const[]){"r.yaml", "filler", NULL});
+  assert_int_equal(mount("tmpfs", sc.dir, "tmpfs", MS_NOSUID | MS_NODEV,
+                         "size=4k,mode=0700"),
+                   0);
+  write_file(sc.path[0], "old report\n");
+  int fd = open(sc.path[1], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  char block[4096] = {0};
+  ssize_t w;
+  while ((w = write(fd, block, sizeof(block))) > 0)
+    ;
+  assert_int_equal(w, -1);
+  assert_int_equal(errno, ENOSPC);
+  assert_int_equal(close(fd), 0);
+  const char *const args[] = {"run",      "--report", sc.path[0], "--",
+                              PK_FIXTURE, "exit",     "0",        NULL};
+  cli_res r;
+  expect_exit(args, NULL, 125, &r);
+  assert_prefix(err_text(&r), "pk: io:");
+  assert_non_null(strstr(err_text(&r), sc.path[0]));
+  cli_res_free(&r);
+  assert_file_is(sc.path[0], "old report\n");
+  assert_dir_is(sc.dir, (const char *const[]){"r.yaml", "filler", NULL});
+  assert_int_equal(umount2(sc.dir, 0), 0);
+  assert_int_equal(rmdir(sc.dir), 0);
+  pkt_snapshot_check(&snap);
+}
+
 /* Bytes that are not UTF-8 (as !!binary), and text that trips writers
  * that escape by hand, come back exactly through a YAML parser. */
 static void report_round_trips_any_argument(void **state) {
@@ -1094,7 +1227,10 @@ int main(void) {
       cmocka_unit_test(stdin_passes_through_binary_safe),
       cmocka_unit_test(report_file),
       cmocka_unit_test(report_after_a_forwarded_signal),
+      cmocka_unit_test(report_bad_path_runs_nothing),
+      cmocka_unit_test(report_refuses_a_symlink),
       cmocka_unit_test(report_round_trips_any_argument),
+      cmocka_unit_test(report_full_disk_leaves_nothing),
   };
   return cmocka_run_group_tests(tests, pkt_setup, NULL);
 }

@@ -1,5 +1,17 @@
 /* pk run --report FILE: a YAML summary of the run.
  *
+ * The file is made in two steps so that a bad path costs nothing and a
+ * failed write leaves nothing behind:
+ *   1. report_open, before the spawn: FILE must not be a symlink or
+ *      anything but a regular file; a temporary file is created next to
+ *      it (O_CREAT | O_EXCL, mode 0644 less the umask). Any failure here
+ *      is pk's own (125) and the command never runs.
+ *   2. report_commit, after the run: the YAML is written to the
+ *      temporary file, fsync'ed, and renamed onto FILE. rename(2)
+ *      replaces a directory entry and never follows a symlink, so a link
+ *      planted at FILE during the run is replaced, not written through.
+ * Every failure removes the temporary file (report_discard).
+ *
  * All YAML goes through libyaml's emitter. Text is double-quoted; a byte
  * string that is not valid UTF-8 (argv is bytes) is written as a
  * `!!binary` scalar holding its base64. */
@@ -9,10 +21,102 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <yaml.h>
 
 #define BINARY_TAG "tag:yaml.org,2002:binary"
+
+/* An OS error as the pk error a user should read. */
+static int report_err(int e) {
+  switch (e) {
+  case ENOENT:
+  case ENOTDIR:
+    return PK_ENOENT;
+  case EACCES:
+  case EPERM:
+  case EROFS:
+    return PK_EACCES;
+  case ENOMEM:
+    return PK_ENOMEM;
+  default:
+    return PK_EIO;
+  }
+}
+
+/* FILE itself: absent, or a regular file we may replace. */
+static int check_target(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) != 0) {
+    if (errno == ENOENT)
+      return 0;
+    return fail(report_err(errno), "cannot use report %s: %s", path,
+                strerror(errno));
+  }
+  if (S_ISLNK(st.st_mode))
+    return fail(PK_EINVAL,
+                "report %s is a symbolic link; refusing to write through "
+                "or replace it",
+                path);
+  if (!S_ISREG(st.st_mode))
+    return fail(PK_EINVAL, "report %s exists and is not a regular file", path);
+  return 0;
+}
+
+/* "<dir of path>/.pk-report-<16 hex>": short, so never too long a name. */
+static char *tmp_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  size_t dirlen = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+  unsigned char rnd[8];
+  if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+    return NULL;
+  size_t size = dirlen + sizeof(".pk-report-") + 2 * sizeof(rnd);
+  char *tmp = malloc(size);
+  if (tmp == NULL)
+    return NULL;
+  memcpy(tmp, path, dirlen);
+  char *p = tmp + dirlen;
+  p += sprintf(p, ".pk-report-");
+  for (size_t i = 0; i < sizeof(rnd); i++)
+    p += sprintf(p, "%02x", rnd[i]);
+  return tmp;
+}
+
+int report_open(report_file *rf, const char *path) {
+  *rf = (report_file){.path = path, .fd = -1};
+  if (check_target(path) != 0)
+    return EXIT_PK_FAIL;
+  for (int attempt = 0; attempt < 16; attempt++) {
+    char *tmp = tmp_name(path);
+    if (tmp == NULL)
+      return fail(report_err(errno), "cannot create report %s: %s", path,
+                  strerror(errno));
+    int fd =
+        open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      rf->tmp = tmp;
+      rf->fd = fd;
+      return 0;
+    }
+    int e = errno;
+    free(tmp);
+    if (e != EEXIST)
+      return fail(report_err(e), "cannot create report %s: %s", path,
+                  strerror(e));
+  }
+  return fail(PK_EIO, "cannot create report %s: no free temporary name", path);
+}
+
+void report_discard(report_file *rf) {
+  if (rf->fd >= 0)
+    close(rf->fd);
+  if (rf->tmp != NULL)
+    unlink(rf->tmp);
+  free(rf->tmp);
+  rf->fd = -1;
+  rf->tmp = NULL;
+}
 
 /* ------------------------------------------------------------ emitting */
 
@@ -187,29 +291,42 @@ static int emit_report(out *o, const run_args *a, const pk_result *r) {
          yaml_emitter_flush(&o->em);
 }
 
-int write_report(const run_args *a, const pk_result *r) {
-  out o = {.fd =
-               open(a->report, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666)};
-  if (o.fd < 0)
-    return fail(PK_EIO, "cannot write report %s: %s", a->report,
-                strerror(errno));
-  if (!yaml_emitter_initialize(&o.em)) {
-    close(o.fd);
-    return fail(PK_ENOMEM, "cannot write report %s: out of memory", a->report);
-  }
+/* Write the YAML to the temporary file and make it durable; 0 or a
+ * message printed and EXIT_PK_FAIL. */
+static int write_tmp(report_file *rf, const run_args *a, const pk_result *r) {
+  out o = {.fd = rf->fd};
+  if (!yaml_emitter_initialize(&o.em))
+    return fail(PK_ENOMEM, "cannot write report %s: out of memory", rf->path);
   yaml_emitter_set_output(&o.em, on_write, &o);
   yaml_emitter_set_unicode(&o.em, 1); /* UTF-8 as is, not \u escapes */
   yaml_emitter_set_width(&o.em, -1);  /* one line per key */
   int ok = emit_report(&o, a, r);
   yaml_emitter_delete(&o.em);
-  int close_errno = close(o.fd) != 0 ? errno : 0;
   if (!ok && o.write_errno != 0)
-    return fail(PK_EIO, "cannot write report %s: %s", a->report,
+    return fail(PK_EIO, "cannot write report %s: %s", rf->path,
                 strerror(o.write_errno));
   if (!ok) /* the emitter refuses only on memory: every scalar is valid */
-    return fail(PK_ENOMEM, "cannot write report %s: out of memory", a->report);
-  if (close_errno != 0)
-    return fail(PK_EIO, "cannot write report %s: %s", a->report,
-                strerror(close_errno));
+    return fail(PK_ENOMEM, "cannot write report %s: out of memory", rf->path);
+  if (fsync(rf->fd) != 0)
+    return fail(PK_EIO, "cannot write report %s: %s", rf->path,
+                strerror(errno));
+  int fd = rf->fd;
+  rf->fd = -1;
+  if (close(fd) != 0)
+    return fail(PK_EIO, "cannot write report %s: %s", rf->path,
+                strerror(errno));
   return 0;
+}
+
+int report_commit(report_file *rf, const run_args *a, const pk_result *r) {
+  int status = write_tmp(rf, a, r);
+  if (status == 0 && rename(rf->tmp, rf->path) != 0)
+    status = fail(report_err(errno), "cannot write report %s: %s", rf->path,
+                  strerror(errno));
+  if (status == 0) {
+    free(rf->tmp); /* renamed: nothing left to remove */
+    rf->tmp = NULL;
+  }
+  report_discard(rf);
+  return status;
 }
