@@ -4,16 +4,20 @@
  * signal forwarding and the --report file. */
 #include "harness.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <yaml.h>
 
 extern char **environ;
 
@@ -553,6 +557,11 @@ static void stdin_passes_through_binary_safe(void **state) {
 
 /* ------------------------------------------------------------ report */
 
+/* Every report is read with libyaml's parser (never by matching text):
+ * one document, a mapping with exactly the documented keys, each text
+ * value a double-quoted scalar — !!binary (base64) when the bytes are
+ * not UTF-8 — that decodes to exactly what pk was given. */
+
 #define NKEYS 10
 static const char *const report_keys[NKEYS] = {
     "program",      "args",
@@ -561,64 +570,117 @@ static const char *const report_keys[NKEYS] = {
     "mechanism",    "stdout_bytes",
     "stderr_bytes", "output_incomplete"};
 
+#define BINARY_TAG "tag:yaml.org,2002:binary"
+
 typedef struct report {
-  char *text;
-  char *key[32], *val[32];
-  int n;
+  yaml_document_t doc;
+  yaml_node_t *root;
 } report;
 
-static void report_read(const char *path, report *rep) {
-  memset(rep, 0, sizeof(*rep));
+static char *slurp(const char *path, size_t *len) {
   FILE *f = fopen(path, "re");
   if (f == NULL)
     fail_msg("report %s not written: %s", path, strerror(errno));
+  bytes b = {0};
   char buf[8192];
-  size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+  size_t n;
+  while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+    bytes_add(&b, buf, n);
+  assert_int_equal(ferror(f), 0);
   fclose(f);
-  buf[len] = '\0';
-  rep->text = strdup(buf);
-  assert_non_null(rep->text);
-  for (char *save = NULL, *line = strtok_r(rep->text, "\n", &save);
-       line != NULL; line = strtok_r(NULL, "\n", &save)) {
-    char *sep = strstr(line, ": ");
-    if (sep == NULL)
-      fail_msg("report line is not 'key: value': '%s'", line);
-    assert_true(rep->n < 32);
-    *sep = '\0';
-    rep->key[rep->n] = line;
-    rep->val[rep->n++] = sep + 2;
+  if (b.data == NULL)
+    bytes_add(&b, "", 0);
+  *len = b.len;
+  return b.data;
+}
+
+static const char *node_str(const yaml_node_t *n) {
+  return (const char *)n->data.scalar.value;
+}
+
+static const char *node_tag(const yaml_node_t *n) {
+  return (const char *)n->tag;
+}
+
+static void report_read(const char *path, report *rep) {
+  memset(rep, 0, sizeof(*rep));
+  size_t len;
+  char *text = slurp(path, &len);
+  yaml_parser_t p;
+  assert_true(yaml_parser_initialize(&p));
+  yaml_parser_set_input_string(&p, (const unsigned char *)text, len);
+  if (!yaml_parser_load(&p, &rep->doc))
+    fail_msg("report %s is not valid YAML: %s at line %zu col %zu\n%s", path,
+             p.problem ? p.problem : "?", p.problem_mark.line + 1,
+             p.problem_mark.column + 1, text);
+  rep->root = yaml_document_get_root_node(&rep->doc);
+  if (rep->root == NULL || rep->root->type != YAML_MAPPING_NODE)
+    fail_msg("report %s is not a YAML mapping:\n%s", path, text);
+  yaml_document_t more;
+  assert_true(yaml_parser_load(&p, &more));
+  bool single = yaml_document_get_root_node(&more) == NULL;
+  yaml_document_delete(&more);
+  yaml_parser_delete(&p);
+  if (!single)
+    fail_msg("report %s holds more than one document:\n%s", path, text);
+  print_message("report:\n%s", text);
+  free(text);
+  /* Keys: plain scalars, each once. */
+  yaml_node_pair_t *a = rep->root->data.mapping.pairs.start;
+  yaml_node_pair_t *end = rep->root->data.mapping.pairs.top;
+  for (; a < end; a++) {
+    yaml_node_t *k = yaml_document_get_node(&rep->doc, a->key);
+    if (k->type != YAML_SCALAR_NODE ||
+        k->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+      fail_msg("report key is not a plain scalar");
+    for (yaml_node_pair_t *b = a + 1; b < end; b++)
+      if (strcmp(node_str(k),
+                 node_str(yaml_document_get_node(&rep->doc, b->key))) == 0)
+        fail_msg("report key '%s' appears twice", node_str(k));
   }
 }
 
-static const char *report_get(const report *rep, const char *key) {
-  const char *v = NULL;
-  for (int i = 0; i < rep->n; i++) {
-    if (strcmp(rep->key[i], key) == 0) {
-      if (v != NULL)
-        fail_msg("report key '%s' appears twice", key);
-      v = rep->val[i];
-    }
-  }
-  if (v == NULL)
+static void report_free(report *rep) { yaml_document_delete(&rep->doc); }
+
+static yaml_node_t *report_find(const report *rep, const char *key) {
+  yaml_document_t *doc = (yaml_document_t *)&rep->doc;
+  for (yaml_node_pair_t *a = rep->root->data.mapping.pairs.start;
+       a < rep->root->data.mapping.pairs.top; a++)
+    if (strcmp(node_str(yaml_document_get_node(doc, a->key)), key) == 0)
+      return yaml_document_get_node(doc, a->value);
+  return NULL;
+}
+
+static yaml_node_t *report_node(const report *rep, const char *key) {
+  yaml_node_t *n = report_find(rep, key);
+  if (n == NULL)
     fail_msg("report has no '%s'", key);
-  return v;
+  return n;
 }
 
 /* Exactly the documented keys; `extra` (may be NULL) is also allowed. */
 static void report_keys_exact(const report *rep, const char *extra) {
   for (int i = 0; i < NKEYS; i++)
-    (void)report_get(rep, report_keys[i]);
-  for (int i = 0; i < rep->n; i++) {
-    bool known = extra != NULL && strcmp(rep->key[i], extra) == 0;
-    for (int k = 0; k < NKEYS && !known; k++)
-      known = strcmp(rep->key[i], report_keys[k]) == 0;
-    if (!known)
-      fail_msg("report has an undocumented key '%s'", rep->key[i]);
-  }
+    (void)report_node(rep, report_keys[i]);
+  if (extra != NULL)
+    (void)report_node(rep, extra);
+  int n = (int)(rep->root->data.mapping.pairs.top -
+                rep->root->data.mapping.pairs.start);
+  if (n != NKEYS + (extra != NULL))
+    fail_msg("report has %d keys, expected %d", n, NKEYS + (extra != NULL));
+}
+
+/* A plain scalar (number, true/false, null) as written. */
+static const char *report_plain(const report *rep, const char *key) {
+  yaml_node_t *n = report_node(rep, key);
+  if (n->type != YAML_SCALAR_NODE ||
+      n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+    fail_msg("report %s is not a plain scalar", key);
+  return node_str(n);
 }
 
 static long long report_int(const report *rep, const char *key) {
-  const char *v = report_get(rep, key);
+  const char *v = report_plain(rep, key);
   char *end;
   errno = 0;
   long long n = strtoll(v, &end, 10);
@@ -627,19 +689,132 @@ static long long report_int(const report *rep, const char *key) {
   return n;
 }
 
-static void report_free(report *rep) { free(rep->text); }
+static int b64_value(int c) {
+  static const char abc[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  const char *p = c != 0 ? strchr(abc, c) : NULL;
+  return p != NULL ? (int)(p - abc) : -1;
+}
+
+/* Strict base64 (padded, no whitespace) into b. */
+static void b64_decode(const char *s, size_t len, bytes *b) {
+  if (len % 4 != 0)
+    fail_msg("!!binary value '%s' is not padded base64", s);
+  for (size_t i = 0; i < len; i += 4) {
+    int v[4];
+    int pad = 0;
+    for (size_t k = 0; k < 4; k++) {
+      v[k] = b64_value(s[i + k]);
+      if (s[i + k] == '=' && i + 4 == len && k >= 2) {
+        v[k] = 0;
+        pad++;
+      } else if (v[k] < 0 || pad > 0) {
+        fail_msg("!!binary value '%s' is not base64", s);
+      }
+    }
+    unsigned long w = (unsigned long)v[0] << 18 | (unsigned long)v[1] << 12 |
+                      (unsigned long)v[2] << 6 | (unsigned long)v[3];
+    char out[3] = {(char)(w >> 16), (char)(w >> 8 & 0xff), (char)(w & 0xff)};
+    bytes_add(b, out, (size_t)(3 - pad));
+  }
+}
+
+/* The bytes a text scalar stands for (caller frees b->data); *binary
+ * tells whether it was written as !!binary. Text is double-quoted. */
+static void scalar_bytes(const yaml_node_t *n, bytes *b, bool *binary) {
+  memset(b, 0, sizeof(*b));
+  if (n->type != YAML_SCALAR_NODE ||
+      n->data.scalar.style != YAML_DOUBLE_QUOTED_SCALAR_STYLE)
+    fail_msg("report text '%s' is not a double-quoted scalar",
+             n->type == YAML_SCALAR_NODE ? node_str(n) : "(not a scalar)");
+  *binary = strcmp(node_tag(n), BINARY_TAG) == 0;
+  if (*binary)
+    b64_decode(node_str(n), n->data.scalar.length, b);
+  else if (strcmp(node_tag(n), YAML_STR_TAG) == 0)
+    bytes_add(b, node_str(n), n->data.scalar.length);
+  else
+    fail_msg("report text has tag %s", node_tag(n));
+  if (b->data == NULL)
+    bytes_add(b, "", 0);
+}
+
+static void assert_text(const yaml_node_t *n, const char *want, bool binary) {
+  bytes b;
+  bool was_binary;
+  scalar_bytes(n, &b, &was_binary);
+  if (b.len != strlen(want) || memcmp(b.data, want, b.len) != 0)
+    fail_msg("report text decodes to '%s', expected '%s'", b.data, want);
+  if (was_binary != binary)
+    fail_msg("'%s' written %s", want, binary ? "as text" : "as !!binary");
+  free(b.data);
+}
+
+static void assert_report_text(const report *rep, const char *key,
+                               const char *want) {
+  assert_text(report_node(rep, key), want, false);
+}
+
+/* args: a sequence decoding to want[] (NULL-terminated); bin[i] (may be
+ * NULL) says which are written as !!binary. */
+static void assert_report_args(const report *rep, const char *const *want,
+                               const bool *bin) {
+  yaml_node_t *seq = report_node(rep, "args");
+  if (seq->type != YAML_SEQUENCE_NODE)
+    fail_msg("report args is not a sequence");
+  yaml_node_item_t *it = seq->data.sequence.items.start;
+  size_t n = 0;
+  for (; want[n] != NULL; n++, it++) {
+    if (it >= seq->data.sequence.items.top)
+      fail_msg("report args has %zu items, expected more", n);
+    assert_text(yaml_document_get_node((yaml_document_t *)&rep->doc, *it),
+                want[n], bin != NULL && bin[n]);
+  }
+  if (it != seq->data.sequence.items.top)
+    fail_msg("report args has more than %zu items", n);
+}
+
+/* The names in dir are exactly want[] (NULL-terminated, any order): no
+ * temporary file was left behind, nothing was created. */
+static void assert_dir_is(const char *dir, const char *const *want) {
+  size_t nwant = 0;
+  while (want[nwant] != NULL)
+    nwant++;
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  size_t seen = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    bool known = false;
+    for (size_t i = 0; i < nwant && !known; i++)
+      known = strcmp(e->d_name, want[i]) == 0;
+    if (!known) {
+      closedir(d);
+      fail_msg("%s holds an unexpected '%s'", dir, e->d_name);
+    }
+    seen++;
+  }
+  closedir(d);
+  if (seen != nwant)
+    fail_msg("%s holds %zu names, expected %zu", dir, seen, nwant);
+}
 
 typedef struct report_case {
   const char *const *args; /* after "run --report FILE" */
+  const char *program;     /* NULL: PK_FIXTURE */
   int exit;
   const char *outcome, *code, *signal, *error;
   const char *mechanism;
-  const char *args_yaml;
+  const char *const *want_args; /* args after PROGRAM */
   long long out_bytes, err_bytes;
   uint64_t min_ms;
 } report_case;
 
-static void check_report_case(const char *path, const report_case *c) {
+static void check_report_case_with(const char *dir, const report_case *c,
+                                   const cli_opts *o) {
+  char path[256];
+  snprintf(path, sizeof(path), "%s/report.yaml", dir);
   const char *argv[32] = {"run", "--report", path};
   size_t n = 3;
   for (size_t i = 0; c->args[i] != NULL; i++)
@@ -647,32 +822,35 @@ static void check_report_case(const char *path, const report_case *c) {
   argv[n] = NULL;
   unlink(path);
   cli_res r;
-  expect_exit(argv, NULL, c->exit, &r);
+  expect_exit(argv, o, c->exit, &r);
+  assert_dir_is(dir, (const char *const[]){"report.yaml", NULL});
   report rep;
   report_read(path, &rep);
-  print_message("%s report:\n", c->outcome);
-  for (int i = 0; i < rep.n; i++)
-    print_message("  %s: %s\n", rep.key[i], rep.val[i]);
   report_keys_exact(&rep, c->error != NULL ? "error" : NULL);
-  char prog[512];
-  snprintf(prog, sizeof(prog), "\"%s\"", PK_FIXTURE);
-  assert_string_equal(report_get(&rep, "program"), prog);
-  assert_string_equal(report_get(&rep, "args"), c->args_yaml);
-  assert_string_equal(report_get(&rep, "outcome"), c->outcome);
-  assert_string_equal(report_get(&rep, "code"), c->code);
-  assert_string_equal(report_get(&rep, "signal"), c->signal);
-  assert_string_equal(report_get(&rep, "mechanism"), c->mechanism);
+  assert_report_text(&rep, "program", c->program ? c->program : PK_FIXTURE);
+  assert_report_args(&rep, c->want_args, NULL);
+  if (strcmp(c->outcome, "null") == 0)
+    assert_string_equal(report_plain(&rep, "outcome"), "null");
+  else
+    assert_report_text(&rep, "outcome", c->outcome);
+  assert_string_equal(report_plain(&rep, "code"), c->code);
+  assert_string_equal(report_plain(&rep, "signal"), c->signal);
+  assert_report_text(&rep, "mechanism", c->mechanism);
   assert_int_equal(report_int(&rep, "stdout_bytes"), c->out_bytes);
   assert_int_equal(report_int(&rep, "stderr_bytes"), c->err_bytes);
   assert_int_equal((long long)r.out.len, c->out_bytes);
-  assert_string_equal(report_get(&rep, "output_incomplete"), "false");
+  assert_string_equal(report_plain(&rep, "output_incomplete"), "false");
   long long ms = report_int(&rep, "duration_ms");
   assert_true(ms >= (long long)c->min_ms);
   assert_true(ms <= (long long)r.ms); /* inside what we measured */
   if (c->error != NULL)
-    assert_string_equal(report_get(&rep, "error"), c->error);
+    assert_report_text(&rep, "error", c->error);
   report_free(&rep);
   cli_res_free(&r);
+}
+
+static void check_report_case(const char *dir, const report_case *c) {
+  check_report_case_with(dir, c, NULL);
 }
 
 static void report_file(void **state) {
@@ -701,25 +879,22 @@ static void report_file(void **state) {
                     .code = "3",
                     .signal = "0",
                     .mechanism = best,
-                    .args_yaml = "[\"outerr\", \"say \\\"hi\\\" \\\\o/\", "
-                                 "\"E\", \"3\"]",
+                    .want_args = exited + 2,
                     .out_bytes = 13,
                     .err_bytes = 2};
-  check_report_case(path, &c1);
+  check_report_case(dir, &c1);
 
   /* Signalled, forced onto the process-group mechanism. */
   const char *const signalled[] = {
       "--mechanism", "process_group", "--", PK_FIXTURE, "raise", sig, NULL};
-  char sig_yaml[32];
-  snprintf(sig_yaml, sizeof(sig_yaml), "[\"raise\", \"%s\"]", sig);
   report_case c2 = {.args = signalled,
                     .exit = 128 + SIGUSR1,
                     .outcome = "signalled",
                     .code = "null",
                     .signal = sig,
                     .mechanism = "process_group",
-                    .args_yaml = sig_yaml};
-  check_report_case(path, &c2);
+                    .want_args = signalled + 4};
+  check_report_case(dir, &c2);
 
   /* Timed out: the tree got the soft signal (TERM). */
   const char *const timed[] = {"--timeout", "0.2", "--", PK_FIXTURE,
@@ -731,9 +906,22 @@ static void report_file(void **state) {
                     .signal = term,
                     .error = "timeout",
                     .mechanism = best,
-                    .args_yaml = "[\"sleep\", \"30\"]",
+                    .want_args = timed + 4,
                     .min_ms = 150};
-  check_report_case(path, &c3);
+  check_report_case(dir, &c3);
+
+  /* Not started: no outcome, and the error says why. */
+  const char *const missing[] = {"--", "/nonexistent-pk-dir/prog", "x", NULL};
+  report_case c5 = {.args = missing,
+                    .program = "/nonexistent-pk-dir/prog",
+                    .exit = 127,
+                    .outcome = "null",
+                    .code = "null",
+                    .signal = "0",
+                    .error = "not_found",
+                    .mechanism = best,
+                    .want_args = missing + 2};
+  check_report_case(dir, &c5);
 
   /* Forcing cgroup_v2 works where it is available, else fails as pk's
    * own error. */
@@ -746,8 +934,8 @@ static void report_file(void **state) {
                       .code = "0",
                       .signal = "0",
                       .mechanism = "cgroup_v2",
-                      .args_yaml = "[\"exit\", \"0\"]"};
-    check_report_case(path, &c4);
+                      .want_args = forced + 4};
+    check_report_case(dir, &c4);
   } else {
     const char *const argv[] = {"run",      "--mechanism", "cgroup_v2", "--",
                                 PK_FIXTURE, "exit",        "0",         NULL};
@@ -756,8 +944,269 @@ static void report_file(void **state) {
     assert_prefix(err_text(&r), "pk: unsupported:");
     cli_res_free(&r);
   }
-  unlink(path);
-  rmdir(dir);
+  assert_int_equal(unlink(path), 0);
+  assert_int_equal(rmdir(dir), 0);
+  pkt_snapshot_check(&snap);
+}
+
+/* A signal to pk is forwarded and the run returns normally: the report
+ * is written (and no temporary file is left) on that path too. */
+static void report_after_a_forwarded_signal(void **state) {
+  (void)state;
+  pkt_snapshot snap;
+  pkt_snapshot_take(&snap);
+  char dir[] = "/tmp/pk-cli-report-XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  char sig[8];
+  snprintf(sig, sizeof(sig), "%d", SIGINT);
+  const char *const handled[] = {"--", PK_FIXTURE, "handle-term", "30", NULL};
+  report_case c1 = {.args = handled,
+                    .exit = 42, /* the child's TERM handler */
+                    .outcome = "exited",
+                    .code = "42",
+                    .signal = "0",
+                    .mechanism = pk_mechanism_name(pk_mechanism_best()),
+                    .want_args = handled + 2,
+                    .out_bytes = 6};
+  cli_opts o = {.kill_on = "ready\n", .kill_sig = SIGTERM};
+  check_report_case_with(dir, &c1, &o);
+  const char *const killed[] = {"--", PK_FIXTURE, "ignore-term", "30", NULL};
+  report_case c2 = {.args = killed,
+                    .exit = 128 + SIGINT,
+                    .outcome = "signalled",
+                    .code = "null",
+                    .signal = sig,
+                    .mechanism = pk_mechanism_name(pk_mechanism_best()),
+                    .want_args = killed + 2,
+                    .out_bytes = 6};
+  o.kill_sig = SIGINT;
+  check_report_case_with(dir, &c2, &o);
+  char path[64];
+  snprintf(path, sizeof(path), "%s/report.yaml", dir);
+  assert_int_equal(unlink(path), 0);
+  assert_int_equal(rmdir(dir), 0);
+  pkt_snapshot_check(&snap);
+}
+
+/* A scratch directory for one test, and names inside it. */
+typedef struct scratch {
+  char dir[32];
+  char path[8][96];
+} scratch;
+
+static void scratch_init(scratch *sc, const char *const *names) {
+  memset(sc, 0, sizeof(*sc));
+  snprintf(sc->dir, sizeof(sc->dir), "/tmp/pk-cli-report-XXXXXX");
+  assert_non_null(mkdtemp(sc->dir));
+  for (size_t i = 0; names[i] != NULL; i++) {
+    assert_true(i < 8);
+    snprintf(sc->path[i], sizeof(sc->path[i]), "%s/%s", sc->dir, names[i]);
+  }
+}
+
+static void write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  assert_int_equal(close(fd), 0);
+}
+
+static void assert_file_is(const char *path, const char *text) {
+  size_t len;
+  char *got = slurp(path, &len);
+  if (len != strlen(text) || memcmp(got, text, len) != 0)
+    fail_msg("%s holds '%s', expected '%s'", path, got, text);
+  free(got);
+}
+
+/* `pk run --report REPORT -- fixture pidfile MARKER 0` must fail as pk's
+ * own error naming REPORT, before the command could create MARKER. */
+static void expect_refused(const char *report_path, const char *marker,
+                           const char *prefix) {
+  const char *const args[] = {"run",  "--report", report_path,
+                              "--",   PK_FIXTURE, "pidfile",
+                              marker, "0",        NULL};
+  cli_res r;
+  expect_exit(args, NULL, 125, &r);
+  assert_prefix(err_text(&r), prefix);
+  if (strstr(err_text(&r), report_path) == NULL)
+    fail_msg("message does not name %s: %s", report_path, err_text(&r));
+  assert_int_equal(r.out.len, 0);
+  if (access(marker, F_OK) == 0)
+    fail_msg("the command ran although --report %s was refused", report_path);
+  cli_res_free(&r);
+}
+
+static void report_bad_path_runs_nothing(void **state) {
+  (void)state;
+  pkt_snapshot snap;
+  pkt_snapshot_take(&snap);
+  scratch sc;
+  scratch_init(&sc,
+               (const char *const[]){"marker", "file", "sub", "missing/r.yaml",
+                                     "file/r.yaml", NULL});
+  write_file(sc.path[1], "a regular file\n");
+  assert_int_equal(mkdir(sc.path[2], 0700), 0);
+  expect_refused(sc.path[3], sc.path[0], "pk: not_found:");
+  expect_refused(sc.path[4], sc.path[0], "pk: not_found:");
+  expect_refused(sc.path[2], sc.path[0], "pk: invalid_argument:");
+  /* Never replaced by a regular file, not even by root. */
+  expect_refused("/dev/null", sc.path[0], "pk: invalid_argument:");
+  struct stat st;
+  assert_int_equal(stat("/dev/null", &st), 0);
+  assert_true(S_ISCHR(st.st_mode));
+  assert_dir_is(sc.dir, (const char *const[]){"file", "sub", NULL});
+  assert_dir_is(sc.path[2], (const char *const[]){NULL});
+  assert_file_is(sc.path[1], "a regular file\n");
+  assert_int_equal(rmdir(sc.path[2]), 0);
+  assert_int_equal(unlink(sc.path[1]), 0);
+  assert_int_equal(rmdir(sc.dir), 0);
+  pkt_snapshot_check(&snap);
+}
+
+static void report_refuses_a_symlink(void **state) {
+  (void)state;
+  pkt_snapshot snap;
+  pkt_snapshot_take(&snap);
+  scratch sc;
+  scratch_init(&sc, (const char *const[]){"marker", "precious", "r.yaml",
+                                          "nowhere", "dangling.yaml", NULL});
+  /* The planted link of the issue: a report path in a shared directory
+   * that points at someone's file. */
+  write_file(sc.path[1], "precious contents\n");
+  assert_int_equal(symlink(sc.path[1], sc.path[2]), 0);
+  assert_int_equal(symlink(sc.path[3], sc.path[4]), 0);
+  expect_refused(sc.path[2], sc.path[0], "pk: invalid_argument:");
+  expect_refused(sc.path[4], sc.path[0], "pk: invalid_argument:");
+  assert_file_is(sc.path[1], "precious contents\n");
+  char target[96] = "";
+  assert_true(readlink(sc.path[2], target, sizeof(target) - 1) > 0);
+  assert_string_equal(target, sc.path[1]);
+  assert_dir_is(sc.dir, (const char *const[]){"precious", "r.yaml",
+                                              "dangling.yaml", NULL});
+  for (int i = 1; i <= 4; i++)
+    if (i != 3)
+      assert_int_equal(unlink(sc.path[i]), 0);
+  assert_int_equal(rmdir(sc.dir), 0);
+  pkt_snapshot_check(&snap);
+}
+
+/* A full file system: a 4 KiB tmpfs, mounted in a mount namespace of
+ * this test process's own (so nothing shows outside it, even if the test
+ * fails), filled up. The old report stays as it was; no temporary file
+ * remains; pk says io and exits 125. */
+static void report_full_disk_leaves_nothing(void **state) {
+  (void)state;
+  if (unshare(CLONE_NEWNS) != 0) {
+    print_message("skipped: a private mount namespace needs CAP_SYS_ADMIN "
+                  "(%s)\n",
+                  strerror(errno));
+    skip();
+  }
+  assert_int_equal(mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL), 0);
+  pkt_snapshot snap;
+  pkt_snapshot_take(&snap);
+  scratch sc;
+  scratch_init(&sc, (const char *const[]){"r.yaml", "filler", NULL});
+  assert_int_equal(mount("tmpfs", sc.dir, "tmpfs", MS_NOSUID | MS_NODEV,
+                         "size=4k,mode=0700"),
+                   0);
+  write_file(sc.path[0], "old report\n");
+  int fd = open(sc.path[1], O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  char block[4096] = {0};
+  ssize_t w;
+  while ((w = write(fd, block, sizeof(block))) > 0)
+    ;
+  assert_int_equal(w, -1);
+  assert_int_equal(errno, ENOSPC);
+  assert_int_equal(close(fd), 0);
+  const char *const args[] = {"run",      "--report", sc.path[0], "--",
+                              PK_FIXTURE, "exit",     "0",        NULL};
+  cli_res r;
+  expect_exit(args, NULL, 125, &r);
+  assert_prefix(err_text(&r), "pk: io:");
+  assert_non_null(strstr(err_text(&r), sc.path[0]));
+  cli_res_free(&r);
+  assert_file_is(sc.path[0], "old report\n");
+  assert_dir_is(sc.dir, (const char *const[]){"r.yaml", "filler", NULL});
+  assert_int_equal(umount2(sc.dir, 0), 0);
+  assert_int_equal(rmdir(sc.dir), 0);
+  pkt_snapshot_check(&snap);
+}
+
+/* Bytes that are not UTF-8 (as !!binary), and text that trips writers
+ * that escape by hand, come back exactly through a YAML parser. */
+static void report_round_trips_any_argument(void **state) {
+  (void)state;
+  pkt_snapshot snap;
+  pkt_snapshot_take(&snap);
+  static const struct {
+    const char *s;
+    bool binary;
+  } args[] = {
+      {"echo", false},
+      {"say \"hi\" 'there' \\o/ \\\"", false},
+      {"line1\nline2\n", false},
+      {"cr\r", false},
+      {"\r\n", false},
+      {"nel\xc2\x85"
+       "after",
+       false},
+      {"ls\xe2\x80\xa8ps\xe2\x80\xa9", false},
+      {"trailing spaces   ", false},
+      {"   leading", false},
+      {" ", false},
+      {"", false},
+      {"tab\there\t", false},
+      {"ctl\x01\x1b\x7f", false},
+      {"\xef\xbb\xbf"
+       "bom",
+       false},
+      {"\xef\xbf\xbe", false},
+      {"null", false},
+      {"~", false},
+      {"0x1f", false},
+      {"true", false},
+      {"- dash: colon # hash {a: [b]} &x *y !z", false},
+      {"h\xc3\xa9llo \xe2\x9c\x93 \xf0\x9f\x98\x80", false},
+      {"\xff", true},
+      {"a\xc3(", true},
+      {"\xc0\xaf", true},
+      {"\xed\xa0\x80", true},
+      {"\xf4\x90\x80\x80", true},
+      {"trunc\xe2\x82", true},
+      {"latin1 caf\xe9 \"q\"\n", true},
+  };
+  enum { NARGS = sizeof(args) / sizeof(args[0]) };
+  scratch sc;
+  scratch_init(&sc, (const char *const[]){"r.yaml", "prog-\xff\xfe", NULL});
+  assert_int_equal(symlink(PK_FIXTURE, sc.path[1]), 0);
+  const char *argv[NARGS + 6] = {"run", "--report", sc.path[0], "--",
+                                 sc.path[1]};
+  const char *want[NARGS + 1];
+  bool bin[NARGS];
+  for (size_t i = 0; i < NARGS; i++) {
+    argv[5 + i] = want[i] = args[i].s;
+    bin[i] = args[i].binary;
+  }
+  argv[5 + NARGS] = want[NARGS] = NULL;
+  cli_res r;
+  expect_exit(argv, NULL, 0, &r);
+  assert_dir_is(sc.dir, (const char *const[]){"r.yaml", "prog-\xff\xfe", NULL});
+  report rep;
+  report_read(sc.path[0], &rep);
+  report_keys_exact(&rep, NULL);
+  assert_text(report_node(&rep, "program"), sc.path[1], true);
+  assert_report_args(&rep, want, bin);
+  assert_report_text(&rep, "outcome", "exited");
+  assert_string_equal(report_plain(&rep, "code"), "0");
+  assert_int_equal(report_int(&rep, "stdout_bytes"), (long long)r.out.len);
+  report_free(&rep);
+  cli_res_free(&r);
+  assert_int_equal(unlink(sc.path[0]), 0);
+  assert_int_equal(unlink(sc.path[1]), 0);
+  assert_int_equal(rmdir(sc.dir), 0);
   pkt_snapshot_check(&snap);
 }
 
@@ -777,6 +1226,11 @@ int main(void) {
       cmocka_unit_test(stdout_and_stderr_byte_exact),
       cmocka_unit_test(stdin_passes_through_binary_safe),
       cmocka_unit_test(report_file),
+      cmocka_unit_test(report_after_a_forwarded_signal),
+      cmocka_unit_test(report_bad_path_runs_nothing),
+      cmocka_unit_test(report_refuses_a_symlink),
+      cmocka_unit_test(report_round_trips_any_argument),
+      cmocka_unit_test(report_full_disk_leaves_nothing),
   };
   return cmocka_run_group_tests(tests, pkt_setup, NULL);
 }

@@ -1,55 +1,332 @@
-/* pk run --report FILE: a YAML summary of the run. */
+/* pk run --report FILE: a YAML summary of the run.
+ *
+ * The file is made in two steps so that a bad path costs nothing and a
+ * failed write leaves nothing behind:
+ *   1. report_open, before the spawn: FILE must not be a symlink or
+ *      anything but a regular file; a temporary file is created next to
+ *      it (O_CREAT | O_EXCL, mode 0644 less the umask). Any failure here
+ *      is pk's own (125) and the command never runs.
+ *   2. report_commit, after the run: the YAML is written to the
+ *      temporary file, fsync'ed, and renamed onto FILE. rename(2)
+ *      replaces a directory entry and never follows a symlink, so a link
+ *      planted at FILE during the run is replaced, not written through.
+ * Every failure removes the temporary file (report_discard).
+ *
+ * All YAML goes through libyaml's emitter. Text is double-quoted; a byte
+ * string that is not valid UTF-8 (argv is bytes) is written as a
+ * `!!binary` scalar holding its base64. */
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <yaml.h>
 
-/* YAML double-quoted scalar. */
-static void yaml_str(FILE *f, const char *s) {
-  fputc('"', f);
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      fprintf(f, "\\%c", *p);
-    else if (*p < 0x20 || *p == 0x7f)
-      fprintf(f, "\\x%02x", *p);
-    else
-      fputc(*p, f);
+#define BINARY_TAG "tag:yaml.org,2002:binary"
+
+/* An OS error as the pk error a user should read. */
+static int report_err(int e) {
+  switch (e) {
+  case ENOENT:
+  case ENOTDIR:
+    return PK_ENOENT;
+  case EACCES:
+  case EPERM:
+  case EROFS:
+    return PK_EACCES;
+  case ENOMEM:
+    return PK_ENOMEM;
+  default:
+    return PK_EIO;
   }
-  fputc('"', f);
 }
 
-int write_report(const run_args *a, const pk_result *r) {
-  FILE *f = fopen(a->report, "we");
-  if (f == NULL)
-    return fail(PK_EIO, "cannot write report %s: %s", a->report,
+/* FILE itself: absent, or a regular file we may replace. */
+static int check_target(const char *path) {
+  struct stat st;
+  if (lstat(path, &st) != 0) {
+    if (errno == ENOENT)
+      return 0;
+    return fail(report_err(errno), "cannot use report %s: %s", path,
                 strerror(errno));
-  fputs("program: ", f);
-  yaml_str(f, a->argv[0]);
-  fputs("\nargs: [", f);
-  for (int i = 1; i < a->argc; i++) {
-    fputs(i > 1 ? ", " : "", f);
-    yaml_str(f, a->argv[i]);
   }
-  pk_outcome o = pk_result_outcome(r);
-  fprintf(f, "]\noutcome: %s\n",
-          o == PK_OUTCOME_NONE ? "null" : pk_outcome_name(o));
-  if (pk_result_code(r) >= 0)
-    fprintf(f, "code: %d\n", pk_result_code(r));
-  else
-    fputs("code: null\n", f);
-  fprintf(f, "signal: %d\n", pk_result_signal(r));
-  fprintf(f, "duration_ms: %lld\n", (long long)pk_result_duration_ms(r));
-  fprintf(f, "mechanism: %s\n", pk_mechanism_name(pk_result_mechanism(r)));
-  fprintf(f, "stdout_bytes: %llu\n",
-          (unsigned long long)pk_result_total_bytes(r, PK_STDOUT));
-  fprintf(f, "stderr_bytes: %llu\n",
-          (unsigned long long)pk_result_total_bytes(r, PK_STDERR));
-  fprintf(f, "output_incomplete: %s\n",
-          pk_result_output_incomplete(r) ? "true" : "false");
-  if (pk_result_error(r) != 0)
-    fprintf(f, "error: %s\n", pk_err_name(pk_result_error(r)));
-  if (fclose(f) != 0)
-    return fail(PK_EIO, "cannot write report %s: %s", a->report,
+  if (S_ISLNK(st.st_mode))
+    return fail(PK_EINVAL,
+                "report %s is a symbolic link; refusing to write through "
+                "or replace it",
+                path);
+  if (!S_ISREG(st.st_mode))
+    return fail(PK_EINVAL, "report %s exists and is not a regular file", path);
+  return 0;
+}
+
+/* "<dir of path>/.pk-report-<16 hex>": short, so never too long a name. */
+static char *tmp_name(const char *path) {
+  const char *slash = strrchr(path, '/');
+  size_t dirlen = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+  unsigned char rnd[8];
+  if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+    return NULL;
+  size_t size = dirlen + sizeof(".pk-report-") + 2 * sizeof(rnd);
+  char *tmp = malloc(size);
+  if (tmp == NULL)
+    return NULL;
+  memcpy(tmp, path, dirlen);
+  char *p = tmp + dirlen;
+  p += sprintf(p, ".pk-report-");
+  for (size_t i = 0; i < sizeof(rnd); i++)
+    p += sprintf(p, "%02x", rnd[i]);
+  return tmp;
+}
+
+int report_open(report_file *rf, const char *path) {
+  *rf = (report_file){.path = path, .fd = -1};
+  if (check_target(path) != 0)
+    return EXIT_PK_FAIL;
+  for (int attempt = 0; attempt < 16; attempt++) {
+    char *tmp = tmp_name(path);
+    if (tmp == NULL)
+      return fail(report_err(errno), "cannot create report %s: %s", path,
+                  strerror(errno));
+    int fd =
+        open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    if (fd >= 0) {
+      rf->tmp = tmp;
+      rf->fd = fd;
+      return 0;
+    }
+    int e = errno;
+    free(tmp);
+    if (e != EEXIST)
+      return fail(report_err(e), "cannot create report %s: %s", path,
+                  strerror(e));
+  }
+  return fail(PK_EIO, "cannot create report %s: no free temporary name", path);
+}
+
+void report_discard(report_file *rf) {
+  if (rf->fd >= 0)
+    close(rf->fd);
+  if (rf->tmp != NULL)
+    unlink(rf->tmp);
+  free(rf->tmp);
+  rf->fd = -1;
+  rf->tmp = NULL;
+}
+
+/* ------------------------------------------------------------ emitting */
+
+typedef struct out {
+  yaml_emitter_t em;
+  int fd;
+  int write_errno; /* first write(2) failure */
+} out;
+
+static int on_write(void *data, unsigned char *buf, size_t size) {
+  out *o = data;
+  while (size > 0) {
+    ssize_t n = write(o->fd, buf, size);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0) {
+      o->write_errno = n < 0 ? errno : EIO;
+      return 0;
+    }
+    buf += n;
+    size -= (size_t)n;
+  }
+  return 1;
+}
+
+/* Strict UTF-8 (RFC 3629: no overlong forms, no surrogates, at most
+ * U+10FFFF) — exactly what libyaml accepts in a scalar. */
+static bool utf8_valid(const unsigned char *s, size_t len) {
+  size_t i = 0;
+  while (i < len) {
+    unsigned c = s[i];
+    size_t w = c < 0x80             ? 1
+               : (c & 0xe0) == 0xc0 ? 2
+               : (c & 0xf0) == 0xe0 ? 3
+               : (c & 0xf8) == 0xf0 ? 4
+                                    : 0;
+    if (w == 0 || i + w > len)
+      return false;
+    unsigned long v = w == 1 ? c : c & (0x7fu >> w);
+    for (size_t k = 1; k < w; k++) {
+      if ((s[i + k] & 0xc0) != 0x80)
+        return false;
+      v = v << 6 | (s[i + k] & 0x3fu);
+    }
+    static const unsigned long min[5] = {0, 0, 0x80, 0x800, 0x10000};
+    if (v < min[w] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
+      return false;
+    i += w;
+  }
+  return true;
+}
+
+static char *base64(const unsigned char *s, size_t len) {
+  static const char abc[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  char *b = malloc((len + 2) / 3 * 4 + 1), *p = b;
+  for (size_t i = 0; b != NULL && i < len; i += 3) {
+    unsigned long v = (unsigned long)s[i] << 16;
+    if (i + 1 < len)
+      v |= (unsigned long)s[i + 1] << 8;
+    if (i + 2 < len)
+      v |= s[i + 2];
+    *p++ = abc[v >> 18 & 63];
+    *p++ = abc[v >> 12 & 63];
+    *p++ = i + 1 < len ? abc[v >> 6 & 63] : '=';
+    *p++ = i + 2 < len ? abc[v & 63] : '=';
+  }
+  if (b != NULL)
+    *p = '\0';
+  return b;
+}
+
+static int emit(out *o, yaml_event_t *ev, int init_ok) {
+  if (!init_ok)
+    return 0;
+  return yaml_emitter_emit(&o->em, ev); /* takes the event, also on failure */
+}
+
+/* A plain scalar: a key, a number, true/false/null. */
+static int plain(out *o, const char *s) {
+  yaml_event_t ev;
+  return emit(o, &ev,
+              yaml_scalar_event_initialize(&ev, NULL, NULL,
+                                           (const yaml_char_t *)s, -1, 1, 0,
+                                           YAML_PLAIN_SCALAR_STYLE));
+}
+
+/* Text: double-quoted if valid UTF-8, else !!binary with its base64. */
+static int text(out *o, const char *s) {
+  const unsigned char *u = (const unsigned char *)s;
+  size_t len = strlen(s);
+  yaml_event_t ev;
+  if (utf8_valid(u, len))
+    return emit(o, &ev,
+                yaml_scalar_event_initialize(&ev, NULL, NULL, u, (int)len, 0, 1,
+                                             YAML_DOUBLE_QUOTED_SCALAR_STYLE));
+  char *b64 = base64(u, len);
+  if (b64 == NULL)
+    return 0;
+  int ok = emit(o, &ev,
+                yaml_scalar_event_initialize(&ev, NULL,
+                                             (const yaml_char_t *)BINARY_TAG,
+                                             (const yaml_char_t *)b64, -1, 0, 0,
+                                             YAML_DOUBLE_QUOTED_SCALAR_STYLE));
+  free(b64);
+  return ok;
+}
+
+static int pair_plain(out *o, const char *key, const char *val) {
+  return plain(o, key) && plain(o, val);
+}
+
+static int pair_int(out *o, const char *key, long long v) {
+  char num[24];
+  snprintf(num, sizeof(num), "%lld", v);
+  return pair_plain(o, key, num);
+}
+
+static int pair_text(out *o, const char *key, const char *val) {
+  return plain(o, key) && text(o, val);
+}
+
+static int emit_args(out *o, const run_args *a) {
+  yaml_event_t ev;
+  if (!plain(o, "args") ||
+      !emit(o, &ev,
+            yaml_sequence_start_event_initialize(&ev, NULL, NULL, 1,
+                                                 YAML_FLOW_SEQUENCE_STYLE)))
+    return 0;
+  for (int i = 1; i < a->argc; i++)
+    if (!text(o, a->argv[i]))
+      return 0;
+  return emit(o, &ev, yaml_sequence_end_event_initialize(&ev));
+}
+
+static int emit_fields(out *o, const run_args *a, const pk_result *r) {
+  pk_outcome oc = pk_result_outcome(r);
+  int code = pk_result_code(r);
+  int err = pk_result_error(r);
+  int ok = pair_text(o, "program", a->argv[0]) && emit_args(o, a);
+  ok = ok &&
+       (oc == PK_OUTCOME_NONE ? pair_plain(o, "outcome", "null")
+                              : pair_text(o, "outcome", pk_outcome_name(oc)));
+  ok = ok &&
+       (code >= 0 ? pair_int(o, "code", code) : pair_plain(o, "code", "null"));
+  ok = ok && pair_int(o, "signal", pk_result_signal(r)) &&
+       pair_int(o, "duration_ms", (long long)pk_result_duration_ms(r)) &&
+       pair_text(o, "mechanism", pk_mechanism_name(pk_result_mechanism(r))) &&
+       pair_int(o, "stdout_bytes",
+                (long long)pk_result_total_bytes(r, PK_STDOUT)) &&
+       pair_int(o, "stderr_bytes",
+                (long long)pk_result_total_bytes(r, PK_STDERR)) &&
+       pair_plain(o, "output_incomplete",
+                  pk_result_output_incomplete(r) ? "true" : "false");
+  return ok && (err == 0 || pair_text(o, "error", pk_err_name(err)));
+}
+
+/* One document: a block mapping of the fields, no "---" / "...". */
+static int emit_report(out *o, const run_args *a, const pk_result *r) {
+  yaml_event_t ev;
+  return emit(o, &ev,
+              yaml_stream_start_event_initialize(&ev, YAML_UTF8_ENCODING)) &&
+         emit(o, &ev,
+              yaml_document_start_event_initialize(&ev, NULL, NULL, NULL, 1)) &&
+         emit(o, &ev,
+              yaml_mapping_start_event_initialize(&ev, NULL, NULL, 1,
+                                                  YAML_BLOCK_MAPPING_STYLE)) &&
+         emit_fields(o, a, r) &&
+         emit(o, &ev, yaml_mapping_end_event_initialize(&ev)) &&
+         emit(o, &ev, yaml_document_end_event_initialize(&ev, 1)) &&
+         emit(o, &ev, yaml_stream_end_event_initialize(&ev)) &&
+         yaml_emitter_flush(&o->em);
+}
+
+/* Write the YAML to the temporary file and make it durable; 0 or a
+ * message printed and EXIT_PK_FAIL. */
+static int write_tmp(report_file *rf, const run_args *a, const pk_result *r) {
+  out o = {.fd = rf->fd};
+  if (!yaml_emitter_initialize(&o.em))
+    return fail(PK_ENOMEM, "cannot write report %s: out of memory", rf->path);
+  yaml_emitter_set_output(&o.em, on_write, &o);
+  yaml_emitter_set_unicode(&o.em, 1); /* UTF-8 as is, not \u escapes */
+  yaml_emitter_set_width(&o.em, -1);  /* one line per key */
+  int ok = emit_report(&o, a, r);
+  yaml_emitter_delete(&o.em);
+  if (!ok && o.write_errno != 0)
+    return fail(PK_EIO, "cannot write report %s: %s", rf->path,
+                strerror(o.write_errno));
+  if (!ok) /* the emitter refuses only on memory: every scalar is valid */
+    return fail(PK_ENOMEM, "cannot write report %s: out of memory", rf->path);
+  if (fsync(rf->fd) != 0)
+    return fail(PK_EIO, "cannot write report %s: %s", rf->path,
+                strerror(errno));
+  int fd = rf->fd;
+  rf->fd = -1;
+  if (close(fd) != 0)
+    return fail(PK_EIO, "cannot write report %s: %s", rf->path,
                 strerror(errno));
   return 0;
+}
+
+int report_commit(report_file *rf, const run_args *a, const pk_result *r) {
+  int status = write_tmp(rf, a, r);
+  if (status == 0 && rename(rf->tmp, rf->path) != 0)
+    status = fail(report_err(errno), "cannot write report %s: %s", rf->path,
+                  strerror(errno));
+  if (status == 0) {
+    free(rf->tmp); /* renamed: nothing left to remove */
+    rf->tmp = NULL;
+  }
+  report_discard(rf);
+  return status;
 }

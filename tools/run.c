@@ -185,6 +185,9 @@ int cmd_run(int argc, char **argv) {
   if (a.mech != PK_MECH_AUTO && pk_mechanism_available(a.mech) != 0)
     return fail(PK_EUNSUPPORTED, "mechanism %s is not available here",
                 pk_mechanism_name(a.mech));
+  report_file rep = {.fd = -1};
+  if (a.report != NULL && report_open(&rep, a.report) != 0)
+    return EXIT_PK_FAIL; /* before the spawn: the command never runs */
   pk_runner *runner = NULL;
   pk_cmd *cmd = NULL;
   pk_result *res = NULL;
@@ -200,9 +203,10 @@ int cmd_run(int argc, char **argv) {
     status = exit_status(res);
     if (err != 0)
       fprintf(stderr, "pk: %s: %s\n", pk_err_name(err), pk_result_errmsg(res));
-    if (a.report != NULL && write_report(&a, res) != 0)
+    if (a.report != NULL && report_commit(&rep, &a, res) != 0)
       status = EXIT_PK_FAIL;
   }
+  report_discard(&rep);
   pk_result_free(res);
   pk_cmd_free(cmd);
   pk_runner_free(runner);
