@@ -7,6 +7,8 @@
  */
 #include "cli.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <string.h>
@@ -87,7 +89,17 @@ int cmd_caps(int argc, char **argv) {
   return fflush(stdout) == 0 ? 0 : EXIT_PK_FAIL;
 }
 
+/* Started with fd 0, 1 or 2 closed: /dev/null there, before anything of
+ * pk's can take the number and reach the child as a standard stream. */
+static void fill_closed_std_fds(void) {
+  for (int fd = 0; fd < 3; fd++)
+    if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+        open("/dev/null", O_RDWR) < 0)
+      return;
+}
+
 int main(int argc, char **argv) {
+  fill_closed_std_fds();
   signal(SIGPIPE, SIG_IGN);
   if (argc >= 2 && strcmp(argv[1], "run") == 0)
     return cmd_run(argc - 2, argv + 2);

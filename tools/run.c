@@ -4,17 +4,25 @@
  * timeout; 125 when pk itself fails; 126 found but not executable; 127
  * not found. */
 #include "cli.h"
+#include "sink.h"
 
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 typedef struct run_state {
-  bool out_closed[3];
   pk_proc *proc;
+  bool ended;    /* the run finished (on_exit) */
+  bool paused;   /* the child's output is paused for a slow reader */
+  bool closing;  /* handles are being closed: the loop may end */
+  bool stopping; /* pk was signalled: a stalled reader is not waited for */
+  int io_err;    /* errno of a failed write of pk's own output */
+  int io_fd;     /* ... on this descriptor */
+  sink out[3];   /* [1] stdout, [2] stderr */
   uv_signal_t sigs[3];
 } run_state;
 
@@ -101,42 +109,97 @@ static int build_cmd(const run_args *a, pk_cmd **out) {
   return 0;
 }
 
+static void run_close_handles(run_state *st) {
+  if (st->closing)
+    return;
+  st->closing = true;
+  for (int i = 0; i < 3; i++)
+    uv_close((uv_handle_t *)&st->sigs[i], NULL);
+  for (int s = 1; s <= 2; s++)
+    sink_close(&st->out[s]);
+}
+
+/* Pause while a reader is behind; resume when every queue is short. */
+static void flow(run_state *st) {
+  bool behind = !st->stopping && (sink_pending(&st->out[1]) > SINK_LOW ||
+                                  sink_pending(&st->out[2]) > SINK_LOW);
+  if (st->ended || behind == st->paused)
+    return;
+  int rc =
+      behind ? pk_proc_pause_output(st->proc) : pk_proc_resume_output(st->proc);
+  if (rc == 0)
+    st->paused = behind;
+}
+
+/* A sink changed: its reader went away (the child's stream is closed
+ * too, so the child sees the broken pipe itself), a write failed (pk
+ * failed: the tree is torn down), a queue crossed a mark, or, once the
+ * run has ended, the last queued bytes were written. */
+static void on_sink(sink *k, void *data) {
+  run_state *st = data;
+  if (k->gone && !st->ended)
+    pk_proc_close_output(st->proc, (pk_stream)k->fd);
+  if (k->err != 0 && st->io_err == 0) {
+    st->io_err = k->err;
+    st->io_fd = k->fd;
+    if (!st->ended)
+      pk_proc_kill(st->proc, SIGKILL);
+  }
+  if (!st->ended)
+    flow(st);
+  else if (sink_pending(&st->out[1]) + sink_pending(&st->out[2]) == 0)
+    run_close_handles(st);
+}
+
 static void on_output(pk_proc *p, pk_stream s, const char *buf, size_t len,
                       void *data) {
   (void)p;
   run_state *st = data;
-  while (len > 0 && !st->out_closed[s]) {
-    ssize_t n = write((int)s, buf, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0) {
-      st->out_closed[s] = true; /* reader gone: keep counting, stop writing */
-      break;
-    }
-    buf += n;
-    len -= (size_t)n;
-  }
+  if (st->stopping && sink_pending(&st->out[s]) > SINK_HIGH)
+    return; /* signalled with a stalled reader: not kept */
+  sink_write(&st->out[s], buf, len);
 }
 
 static void on_signal(uv_signal_t *h, int sig) {
   run_state *st = h->data;
+  if (st->ended) { /* waiting for a reader: give up on it */
+    run_close_handles(st);
+    return;
+  }
+  /* Forwarded; from now on a stalled reader does not hold the run: the
+   * output is read again (what the reader cannot take is dropped) so the
+   * end of the child is seen. */
+  st->stopping = true;
+  flow(st);
   pk_proc_kill(st->proc, sig);
 }
 
+/* The run ended. Output of a run that ended by itself is written to the
+ * end (the loop keeps going until the reader took it, went away, or pk
+ * is signalled); a run pk ended (timeout, kill, failure) does not wait
+ * for a stalled reader. */
 static void on_exit_cb(pk_proc *p, void *data) {
-  (void)p;
   run_state *st = data;
-  for (int i = 0; i < 3; i++)
-    uv_close((uv_handle_t *)&st->sigs[i], NULL);
+  st->ended = true;
+  const pk_result *r = pk_proc_result(p);
+  pk_outcome o = pk_result_outcome(r);
+  bool by_itself = (o == PK_OUTCOME_EXITED || o == PK_OUTCOME_SIGNALLED) &&
+                   pk_result_error(r) == 0 && st->io_err == 0 && !st->stopping;
+  if (!by_itself) {
+    sink_drop(&st->out[1]);
+    sink_drop(&st->out[2]);
+  }
+  if (sink_pending(&st->out[1]) + sink_pending(&st->out[2]) == 0)
+    run_close_handles(st);
 }
 
 static int exit_status(const pk_result *r) {
   int err = pk_result_error(r);
   switch (pk_result_outcome(r)) {
-  case PK_OUTCOME_EXITED:
-    return pk_result_code(r);
+  case PK_OUTCOME_EXITED: /* an error with an exit is pk's own failure */
+    return err != 0 ? EXIT_PK_FAIL : pk_result_code(r);
   case PK_OUTCOME_SIGNALLED:
-    return 128 + pk_result_signal(r);
+    return err != 0 ? EXIT_PK_FAIL : 128 + pk_result_signal(r);
   case PK_OUTCOME_TIMED_OUT:
     return 124;
   default:
@@ -149,30 +212,31 @@ static int exit_status(const pk_result *r) {
   return EXIT_PK_FAIL;
 }
 
-static int drive(pk_runner *runner, const pk_cmd *cmd, pk_result **out) {
+static int drive(pk_runner *runner, const pk_cmd *cmd, run_state *st,
+                 pk_result **out) {
   uv_loop_t loop;
-  run_state st;
-  memset(&st, 0, sizeof(st));
   int rc = uv_loop_init(&loop);
   if (rc != 0)
     return rc;
-  pk_start_opts opts = {.loop = &loop,
-                        .on_output = on_output,
-                        .on_exit = on_exit_cb,
-                        .data = &st};
-  rc = pk_start(runner, cmd, &opts, &st.proc);
-  if (rc == 0) {
-    static const int fwd[3] = {SIGINT, SIGTERM, SIGHUP};
-    for (int i = 0; i < 3; i++) {
-      uv_signal_init(&loop, &st.sigs[i]);
-      st.sigs[i].data = &st;
-      uv_signal_start(&st.sigs[i], on_signal, fwd[i]);
-    }
-    uv_run(&loop, UV_RUN_DEFAULT);
-    *out = pk_proc_take_result(st.proc);
-    pk_proc_free(st.proc);
-    uv_run(&loop, UV_RUN_DEFAULT);
+  for (int s = 1; s <= 2; s++)
+    sink_init(&st->out[s], &loop, s, on_sink, st);
+  pk_start_opts opts = {
+      .loop = &loop, .on_output = on_output, .on_exit = on_exit_cb, .data = st};
+  static const int fwd[3] = {SIGINT, SIGTERM, SIGHUP};
+  for (int i = 0; i < 3; i++) {
+    uv_signal_init(&loop, &st->sigs[i]);
+    st->sigs[i].data = st;
   }
+  rc = pk_start(runner, cmd, &opts, &st->proc);
+  if (rc == 0) {
+    for (int i = 0; i < 3; i++)
+      uv_signal_start(&st->sigs[i], on_signal, fwd[i]);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    *out = pk_proc_take_result(st->proc);
+    pk_proc_free(st->proc);
+  }
+  run_close_handles(st);
+  uv_run(&loop, UV_RUN_DEFAULT);
   uv_loop_close(&loop);
   return rc;
 }
@@ -191,13 +255,27 @@ int cmd_run(int argc, char **argv) {
   pk_runner *runner = NULL;
   pk_cmd *cmd = NULL;
   pk_result *res = NULL;
+  run_state st;
+  memset(&st, 0, sizeof(st));
   int rc = pk_real_runner_new(NULL, &runner);
   if (rc == 0)
     rc = build_cmd(&a, &cmd);
   if (rc == 0)
-    rc = drive(runner, cmd, &res);
-  if (rc != 0) {
+    rc = drive(runner, cmd, &st, &res);
+  if (rc == UV_EMFILE || rc == UV_ENFILE)
+    rc = PK_ELIMIT; /* one name for running out of descriptors */
+  if (rc == PK_ELIMIT) {
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    status = fail(rc,
+                  "cannot open the descriptors an event loop and a run need "
+                  "(RLIMIT_NOFILE is %llu)",
+                  (unsigned long long)rl.rlim_cur);
+  } else if (rc != 0) {
     status = fail(rc, "%s", pk_strerror(rc));
+  } else if (st.io_err != 0) {
+    status = fail(PK_EIO, "cannot write the child's %s: %s",
+                  st.io_fd == 1 ? "stdout" : "stderr", strerror(st.io_err));
   } else {
     int err = pk_result_error(res);
     status = exit_status(res);

@@ -116,6 +116,8 @@ static const pk_runner_vtable mock_vtable = {
     .start = mock_start,
     .signal = pk__player_signal,
     .release = pk__player_release,
+    .pause = pk__player_pause,
+    .close_output = pk__player_close_output,
     .destroy = mock_destroy,
     .time_scale = mock_scale,
 };

@@ -75,6 +75,8 @@ static const pk_runner_vtable dryrun_vtable = {
     .start = dryrun_start,
     .signal = pk__player_signal,
     .release = pk__player_release,
+    .pause = pk__player_pause,
+    .close_output = pk__player_close_output,
     .destroy = dryrun_destroy,
 };
 

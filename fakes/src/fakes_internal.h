@@ -53,6 +53,8 @@ PK_EXTERN int pk__player_start(pk_runner *runner, const pk_reply *reply,
                                pk_exit_info *fail);
 PK_EXTERN int pk__player_signal(pk_exec *e, int sig);
 PK_EXTERN void pk__player_release(pk_exec *e);
+PK_EXTERN int pk__player_pause(pk_exec *e, bool on);
+PK_EXTERN int pk__player_close_output(pk_exec *e, pk_stream s);
 
 /* "prog arg 'a b'" for messages (heap; NULL on ENOMEM). */
 PK_EXTERN char *pk__format_argv(const char *program, const char *const *args,

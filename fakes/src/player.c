@@ -22,13 +22,29 @@ typedef struct play_exec {
   int pending_signal;
   int pending_code; /* > 0: a trap exits with pending_code - 1 */
   bool started, finished, released, waiting;
-  int out_fd[3]; /* PK_OUT_FILE targets, opened at start like a real run */
+  bool paused;    /* flow control: the timeline waits */
+  bool armed;     /* paused with a step due ... */
+  uint64_t due;   /* ... this many ms after resuming */
+  bool closed[3]; /* streams whose reader went away */
+  int out_fd[3];  /* PK_OUT_FILE targets, opened at start like a real run */
   uv_timer_t timer;
 } play_exec;
 
 static uint64_t scaled(const play_exec *p, int64_t ms) {
   double v = (double)ms * p->scale;
   return v > 0 ? (uint64_t)v : 0;
+}
+
+static void on_step(uv_timer_t *t);
+
+/* Run the next step after ms, or as soon as the consumer resumes. */
+static void arm(play_exec *p, uint64_t ms) {
+  if (p->paused) {
+    p->armed = true;
+    p->due = ms;
+    return;
+  }
+  uv_timer_start(&p->timer, on_step, ms, 0);
 }
 
 static void emit_exit(play_exec *p, pk_outcome o, int code, int sig,
@@ -75,7 +91,10 @@ static char *read_stdin(const pk_cmd *cmd, size_t *len) {
 static void emit_out(play_exec *p, pk_stream s, const char *data, size_t len) {
   switch (pk_cmd_output_mode(p->cmd, s, NULL)) {
   case PK_OUT_CAPTURE:
-    pk_events_output(p->ev, s, data, len);
+    if (p->closed[(int)s]) /* a write to a pipe nobody reads */
+      pk__player_signal(&p->base, SIGPIPE);
+    else
+      pk_events_output(p->ev, s, data, len);
     break;
   case PK_OUT_INHERIT:
   case PK_OUT_FILE: {
@@ -205,7 +224,7 @@ static void on_step(uv_timer_t *t) {
     uint64_t d =
         p->reply->nsteps > 0 ? scaled(p, p->reply->steps[0].delay_ms) : 0;
     if (d > 0) {
-      uv_timer_start(&p->timer, on_step, d, 0);
+      arm(p, d);
       return;
     }
   }
@@ -219,8 +238,8 @@ static void on_step(uv_timer_t *t) {
     } else if (p->next == p->reply->nsteps) {
       p->next++;
       uint64_t d = scaled(p, end_delay(p));
-      if (d > 0) {
-        uv_timer_start(&p->timer, on_step, d, 0);
+      if (d > 0 || p->paused) {
+        arm(p, d);
         return;
       }
     } else {
@@ -232,8 +251,8 @@ static void on_step(uv_timer_t *t) {
     uint64_t d = p->next < p->reply->nsteps
                      ? scaled(p, p->reply->steps[p->next].delay_ms)
                      : 0;
-    if (d > 0) {
-      uv_timer_start(&p->timer, on_step, d, 0);
+    if (d > 0 || p->paused) { /* paused from a callback: wait for resume */
+      arm(p, d);
       return;
     }
   }
@@ -346,7 +365,35 @@ int pk__player_signal(pk_exec *e, int sig) {
     p->pending_code = trap;
   else
     p->pending_signal = sig;
-  uv_timer_start(&p->timer, on_step, 0, 0);
+  arm(p, 0);
+  return 0;
+}
+
+int pk__player_pause(pk_exec *e, bool on) {
+  play_exec *p = (play_exec *)e;
+  if (p->finished)
+    return PK_ESRCH;
+  if (on == p->paused)
+    return 0;
+  if (on) {
+    p->armed = uv_is_active((uv_handle_t *)&p->timer);
+    p->due = p->armed ? uv_timer_get_due_in(&p->timer) : 0;
+    uv_timer_stop(&p->timer);
+    p->paused = true;
+    return 0;
+  }
+  p->paused = false;
+  if (p->armed)
+    uv_timer_start(&p->timer, on_step, p->due, 0);
+  p->armed = false;
+  return 0;
+}
+
+int pk__player_close_output(pk_exec *e, pk_stream s) {
+  play_exec *p = (play_exec *)e;
+  if (p->finished)
+    return PK_ESRCH;
+  p->closed[(int)s] = true;
   return 0;
 }
 

@@ -191,6 +191,8 @@ static const pk_runner_vtable scripted_vtable = {
     .start = scripted_start,
     .signal = pk__player_signal,
     .release = pk__player_release,
+    .pause = pk__player_pause,
+    .close_output = pk__player_close_output,
     .destroy = scripted_destroy,
     .time_scale = scripted_scale,
 };

@@ -43,11 +43,14 @@ struct pk_proc {
   capture cap[3];
   pk_result *res;
   bool done, timed_out, cancelled;
+  bool paused; /* flow control: output reading stopped */
   int fail_err;
   uint64_t t0;
   pk_exit_info fail; /* a start that failed, reported from the loop */
   char *fail_stage, *fail_msg;
 };
+
+static void ending(pk_proc *p);
 
 /* ------------------------------------------------------------- capture */
 
@@ -243,6 +246,7 @@ void pk_events_output(pk_events *ev, pk_stream s, const char *buf, size_t len) {
   if (p->cmd->limit_policy == PK_LIMIT_FAIL &&
       p->res->total_bytes[si] > p->cmd->limit_bytes && p->fail_err == 0) {
     p->fail_err = PK_ETOOBIG;
+    ending(p);
     p->runner->vt->signal(p->exec, SIGKILL);
   }
 }
@@ -334,8 +338,18 @@ void pk_events_exit(pk_events *ev, const pk_exit_info *info) {
 
 /* ------------------------------------------------------------- timers */
 
+/* pk is ending the run (timeout, cancellation, kill, limit): reading must
+ * go on so the run can finish, whatever the consumer paused. */
+static void ending(pk_proc *p) {
+  if (p->paused && p->exec != NULL && !p->done) {
+    p->paused = false;
+    p->exec->runner->vt->pause(p->exec, false);
+  }
+}
+
 static void on_grace(uv_timer_t *t) {
   pk_proc *p = t->data;
+  ending(p);
   p->runner->vt->signal(p->exec, SIGKILL);
 }
 
@@ -353,9 +367,12 @@ static void on_deadline(uv_timer_t *t) {
   const pk_cmd *c = p->cmd;
   bool kill_now = c->grace_ms == 0 || c->soft_signal == SIGKILL;
   int rc = p->runner->vt->signal(p->exec, kill_now ? SIGKILL : c->soft_signal);
-  if (rc == PK_ESRCH)
-    return; /* it exited just before the deadline: not a timeout */
+  if (rc == PK_ESRCH) { /* it exited before the deadline: not a timeout */
+    ending(p); /* but a paused consumer must not hold the run past it */
+    return;
+  }
   p->timed_out = true;
+  ending(p);
   if (!kill_now)
     uv_timer_start(
         &p->grace, on_grace,
@@ -364,9 +381,11 @@ static void on_deadline(uv_timer_t *t) {
 
 static void on_cancel(uv_async_t *a) {
   pk_proc *p = a->data;
-  if (atomic_load(&p->cancel_requested) && !p->done && p->exec != NULL &&
-      p->runner->vt->signal(p->exec, SIGKILL) == 0 && !p->timed_out)
-    p->cancelled = true;
+  if (atomic_load(&p->cancel_requested) && !p->done && p->exec != NULL) {
+    ending(p);
+    if (p->runner->vt->signal(p->exec, SIGKILL) == 0 && !p->timed_out)
+      p->cancelled = true;
+  }
 }
 
 /* A start that failed completes from the loop, never inside pk_start. */
@@ -415,13 +434,24 @@ static uv_loop_t *thread_loop_acquire(void) {
   return &tl.loop;
 }
 
+/* Give back a loop proc_init set up, when it cannot finish. */
+static void loop_abandon(pk_proc *p) {
+  if (p->thread_loop)
+    tl.busy = false;
+  else if (p->own)
+    uv_loop_close(p->loop);
+  p->loop = NULL;
+}
+
 static int proc_init(pk_proc *p, pk_runner *r, const pk_cmd *cmd,
                      const pk_start_opts *opts, bool blocking) {
   p->runner = r;
   p->ev.p = p;
   if (opts != NULL)
     p->opts = *opts;
-  int rc = pk_cmd_clone(cmd, &p->cmd);
+  int rc = pk__host_check();
+  if (rc == 0)
+    rc = pk_cmd_clone(cmd, &p->cmd);
   if (rc != 0)
     return rc;
   if ((p->res = pk__result_new()) == NULL)
@@ -431,18 +461,21 @@ static int proc_init(pk_proc *p, pk_runner *r, const pk_cmd *cmd,
     p->own = p->thread_loop = true;
   } else if (p->loop == NULL) {
     if ((rc = uv_loop_init(&p->own_loop)) != 0)
-      return rc == UV_EMFILE || rc == UV_ENFILE ? PK_ELIMIT : rc;
+      return pk__map_uv_error(rc);
     p->own = true;
     p->loop = &p->own_loop;
   }
+  if ((rc = uv_async_init(p->loop, &p->cancel, on_cancel)) != 0) {
+    loop_abandon(p); /* an eventfd may be one descriptor too many */
+    return pk__map_uv_error(rc);
+  }
+  p->cancel.data = p;
+  uv_unref((uv_handle_t *)&p->cancel); /* the run keeps the loop alive */
   uv_timer_t *timers[] = {&p->deadline, &p->grace, &p->defer};
   for (size_t i = 0; i < 3; i++) {
     uv_timer_init(p->loop, timers[i]);
     timers[i]->data = p;
   }
-  uv_async_init(p->loop, &p->cancel, on_cancel);
-  p->cancel.data = p;
-  uv_unref((uv_handle_t *)&p->cancel); /* the run keeps the loop alive */
   return 0;
 }
 
@@ -559,10 +592,50 @@ int pk_proc_kill(pk_proc *p, int sig) {
     return PK_EINVAL;
   if (p->done || p->exec == NULL)
     return PK_ESRCH;
+  if (sig == SIGKILL)
+    ending(p);
   int rc = p->runner->vt->signal(p->exec, sig);
   if (rc == 0 && sig == SIGKILL && !p->timed_out)
     p->cancelled = true;
   return rc;
+}
+
+/* The exec's own runner: decorators hand their inner execs back. */
+static const pk_runner_vtable *exec_vt(const pk_proc *p) {
+  return p->exec->runner->vt;
+}
+
+static int set_paused(pk_proc *p, bool on) {
+  if (p == NULL)
+    return PK_EINVAL;
+  if (p->done || p->exec == NULL)
+    return PK_ESRCH;
+  if (exec_vt(p)->pause == NULL)
+    return PK_EUNSUPPORTED;
+  if (p->paused == on)
+    return 0;
+  int rc = exec_vt(p)->pause(p->exec, on);
+  if (rc == 0)
+    p->paused = on;
+  return rc;
+}
+
+int pk_proc_pause_output(pk_proc *p) {
+  if (p != NULL && (p->timed_out || p->cancelled || p->fail_err != 0))
+    return 0; /* pk is ending the run: it must read to the end */
+  return set_paused(p, true);
+}
+
+int pk_proc_resume_output(pk_proc *p) { return set_paused(p, false); }
+
+int pk_proc_close_output(pk_proc *p, pk_stream s) {
+  if (p == NULL || (s != PK_STDOUT && s != PK_STDERR))
+    return PK_EINVAL;
+  if (p->done || p->exec == NULL)
+    return PK_ESRCH;
+  if (exec_vt(p)->close_output == NULL)
+    return PK_EUNSUPPORTED;
+  return exec_vt(p)->close_output(p->exec, s);
 }
 
 int pk_proc_cancel(pk_proc *p) {

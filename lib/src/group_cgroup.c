@@ -139,7 +139,7 @@ int pk__cgroup_create(pk__group *g, char **msg) {
     int e = errno;
     *msg = pk__sprintf("cannot open cgroup %s: %s", g->path, strerror(e));
     pk__cgroup_destroy(g);
-    return PK__ERR(e);
+    return e == EMFILE || e == ENFILE ? PK_ELIMIT : PK__ERR(e);
   }
   return 0;
 }

@@ -119,6 +119,15 @@ int pk__resolve_program(const char *program, const char *path_env,
 /* errno -> negative code (libuv values on Unix) */
 #define PK__ERR(e) (-(e))
 
+/* ---- host state (host_posix.c) ----
+ * Before pk's first event loop: fill closed fds 0-2 with /dev/null and
+ * make sure libuv's one-time descriptors can be opened (libuv aborts
+ * otherwise). Retried until it succeeds. PK_ELIMIT when descriptors ran
+ * out. */
+int pk__host_check(void);
+/* libuv's EMFILE/ENFILE are pk's resource_limit; others unchanged. */
+int pk__map_uv_error(int rc);
+
 /* ---- time ---- */
 uint64_t pk__now_ns(void);
 

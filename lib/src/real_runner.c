@@ -53,6 +53,7 @@ typedef struct real_exec {
   uv_poll_t in_poll;
   bool have_in_poll;
   size_t in_off;
+  bool paused; /* flow control: not reading the pipes */
   /* lifecycle */
   bool finished, released;
   int closing;
@@ -229,16 +230,25 @@ static void finish_run(real_exec *e) {
 
 static void on_drain(uv_timer_t *t) { finish_run(t->data); }
 
-static void maybe_finish(real_exec *e) {
-  if (e->finished || !check_exit(e))
+/* The child has exited: finish once the pipes are closed, or after the
+ * drain grace. `now`: finish from this call when nothing is left to wait
+ * for; else from the next loop turn (callers inside the core's output
+ * path must not see the run end under them). Never while paused. */
+static void finish_when_done(real_exec *e, bool now) {
+  if (e->finished || e->paused || !check_exit(e))
     return;
   if (!e->out_open[PK_STDOUT] && !e->out_open[PK_STDERR]) {
-    finish_run(e);
+    if (now)
+      finish_run(e);
+    else
+      uv_timer_start(&e->drain, on_drain, 0, 0);
   } else if (!uv_is_active((uv_handle_t *)&e->drain)) {
     int64_t ms = pk_cmd_drain_ms(e->cmd);
     uv_timer_start(&e->drain, on_drain, (uint64_t)ms, 0);
   }
 }
+
+static void maybe_finish(real_exec *e) { finish_when_done(e, true); }
 
 /* --------------------------------------------------------- loop events */
 
@@ -704,6 +714,35 @@ static void real_release(pk_exec *base) {
   release_handles(e);
 }
 
+static int real_pause(pk_exec *base, bool on) {
+  real_exec *e = (real_exec *)base;
+  if (e->finished)
+    return PK_ESRCH;
+  e->paused = on;
+  for (int s = PK_STDOUT; s <= PK_STDERR; s++) {
+    if (!e->out_open[s])
+      continue;
+    uv_stream_t *h = (uv_stream_t *)&e->out[s];
+    int rc = on ? uv_read_stop(h) : uv_read_start(h, on_alloc, on_read);
+    if (rc != 0)
+      return PK_EIO;
+  }
+  if (on)
+    uv_timer_stop(&e->drain); /* a slow consumer is not a held pipe */
+  else
+    finish_when_done(e, false);
+  return 0;
+}
+
+static int real_close_output(pk_exec *base, pk_stream s) {
+  real_exec *e = (real_exec *)base;
+  if (e->finished)
+    return PK_ESRCH;
+  close_out(e, (int)s);
+  finish_when_done(e, false);
+  return 0;
+}
+
 static void real_destroy(pk_runner *self) { pk__free(self); }
 
 static const pk_runner_vtable real_vtable = {
@@ -711,6 +750,8 @@ static const pk_runner_vtable real_vtable = {
     .start = real_start,
     .signal = real_signal,
     .release = real_release,
+    .pause = real_pause,
+    .close_output = real_close_output,
     .destroy = real_destroy,
 };
 
@@ -718,6 +759,9 @@ int pk_real_runner_new(const pk_real_opts *opts, pk_runner **out) {
   if (out == NULL)
     return PK_EINVAL;
   *out = NULL;
+  int rc = pk__host_check();
+  if (rc != 0)
+    return rc;
   real_runner *r = pk__calloc(1, sizeof(*r));
   if (r == NULL)
     return PK_ENOMEM;

@@ -421,8 +421,14 @@ typedef struct pk_real_opts {
 
 /* The real runner: every run in a fresh private group (best mechanism
  * unless forced). opts may be NULL; it is copied. Safe to use from several
- * threads at once. Errors: PK_EUNSUPPORTED (forced mechanism unavailable),
- * PK_ENOMEM. */
+ * threads at once.
+ * Host state: the first runner (or the first run of any runner) puts
+ * /dev/null on any of fd 0, 1, 2 the host left closed, so that none of
+ * pk's or libuv's descriptors can reach a child as a standard stream, and
+ * checks that libuv's one-time descriptors can be opened (libuv aborts
+ * the process when they cannot).
+ * Errors: PK_EUNSUPPORTED (forced mechanism unavailable), PK_ELIMIT (no
+ * free descriptors for an event loop: RLIMIT_NOFILE), PK_ENOMEM. */
 PK_EXTERN int pk_real_runner_new(const pk_real_opts *opts, pk_runner **out);
 
 /* ----------------------------------------------------------------- verbs */
@@ -493,9 +499,10 @@ typedef struct pk_start_opts {
   void *data;
 } pk_start_opts;
 
-/* Start a run. Misuse is reported here (PK_EINVAL, PK_ENOMEM); a spawn
- * failure arrives later, through the exit callback / pk_proc_wait, like
- * every other outcome. opts may be NULL (private loop, no callbacks). */
+/* Start a run. Misuse and a host without room for a loop are reported
+ * here (PK_EINVAL, PK_ENOMEM, PK_ELIMIT); a spawn failure arrives later,
+ * through the exit callback / pk_proc_wait, like every other outcome. opts may
+ * be NULL (private loop, no callbacks). */
 PK_EXTERN int pk_start(pk_runner *r, const pk_cmd *cmd,
                        const pk_start_opts *opts, pk_proc **out);
 /* Private-loop handles only: drive the run to its end. Returns the run's
@@ -515,6 +522,24 @@ PK_EXTERN int pk_proc_kill(pk_proc *p, int sig);
  * stay alive until then (do not race this with pk_proc_free).
  * Errors: PK_EINVAL. */
 PK_EXTERN int pk_proc_cancel(pk_proc *p);
+/* Flow control for a consumer slower than the child: while paused, no
+ * output is read (no on_output / on_line calls); a real child blocks
+ * once its pipe is full, a double's timeline waits. Timeouts, signals
+ * and cancellation still act; the run's end is reported only after
+ * resuming, except that a run pk ends itself (timeout, cancellation,
+ * SIGKILL, a capture limit) resumes on its own so it can finish.
+ * Level-triggered: pausing twice needs one resume. Call on the loop's
+ * thread (from a callback is fine).
+ * Errors: PK_ESRCH (the run has finished), PK_EUNSUPPORTED (a runner
+ * without flow control), PK_EINVAL. */
+PK_EXTERN int pk_proc_pause_output(pk_proc *p);
+PK_EXTERN int pk_proc_resume_output(pk_proc *p);
+/* Stop reading stream s for good, like a reader that went away (a
+ * `| head -1`): the child's next write to it fails with SIGPIPE (EPIPE
+ * if it ignores SIGPIPE), and no more of s reaches callbacks or the
+ * capture. Idempotent. Call on the loop's thread.
+ * Errors: PK_ESRCH (finished), PK_EUNSUPPORTED, PK_EINVAL (bad stream).*/
+PK_EXTERN int pk_proc_close_output(pk_proc *p, pk_stream s);
 /* The result once done (borrowed, owned by the handle), else NULL. */
 PK_EXTERN const pk_result *pk_proc_result(const pk_proc *p);
 /* Take ownership of the result (the handle keeps none). NULL if not

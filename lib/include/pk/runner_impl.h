@@ -77,6 +77,17 @@ struct pk_runner_vtable {
   void (*release)(pk_exec *e);
   /* Free the runner. */
   void (*destroy)(pk_runner *self);
+  /* Flow control (backpressure): paused, emit no output events until
+   * called again with false; a real child then blocks once its pipe is
+   * full, a timeline stops where it is. The end of the run is not
+   * reported while paused (its output is not known to be complete).
+   * Level-triggered. NULL: PK_EUNSUPPORTED. */
+  int (*pause)(pk_exec *e, bool paused);
+  /* Stop reading stream s for good, as a reader that went away: a real
+   * child's next write to it fails (SIGPIPE, or EPIPE if it ignores
+   * SIGPIPE), and a timeline's next chunk on it acts the same. No more
+   * output events for s. NULL: PK_EUNSUPPORTED. */
+  int (*close_output)(pk_exec *e, pk_stream s);
   /* Optional (NULL: 1.0). How fast this runner's clock runs against real
    * time: the core scales a command's timeout and grace by it, so a
    * double at scale 0 times out at once instead of making a test wait. */
@@ -95,7 +106,10 @@ PK_EXTERN size_t pk_events_buffer(pk_events *ev, pk_stream s, char **buf);
 /* Emit the end of the run; exactly once, last. info is borrowed. */
 PK_EXTERN void pk_events_exit(pk_events *ev, const pk_exit_info *info);
 
-/* The pk_cmd read-only views used by runners are in pk.h. */
+/* The core calls `signal`, `release`, `pause` and `close_output` through
+ * the table of e->runner (the runner that made the exec), so a decorator
+ * that hands its inner runner's execs back needs no forwarding for them.
+ * The pk_cmd read-only views used by runners are in pk.h. */
 
 #ifdef __cplusplus
 }
