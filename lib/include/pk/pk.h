@@ -249,7 +249,9 @@ PK_EXTERN int pk_cmd_set_timeout(pk_cmd *cmd, int64_t timeout_ms,
 
 /* How long to wait for output EOF after the main child exited before the
  * tree is torn down and the output flagged incomplete. Default 200 ms.
- * Errors: PK_EINVAL. */
+ * The wait is for a pipe that is held open with nothing in it: while
+ * bytes are still waiting to be read (pk behind on a loaded host) it is
+ * extended, by at most 10 s in all. Errors: PK_EINVAL. */
 PK_EXTERN int pk_cmd_set_drain(pk_cmd *cmd, int64_t drain_ms);
 
 /* The longest line delivered whole to an on_line callback, in bytes
