@@ -114,28 +114,40 @@ static int devnull(int flags) {
   return fd;
 }
 
+/* pk with stdin on /dev/null and stdout, stderr on pipes: *out and *err
+ * get the read ends, *t0 the start time. */
+static pid_t launch(const char *const *args, int *out, int *err, uint64_t *t0) {
+  int o[2], e[2];
+  assert_int_equal(pipe2(o, O_CLOEXEC), 0);
+  assert_int_equal(pipe2(e, O_CLOEXEC), 0);
+  start st = {{devnull(O_RDONLY), o[1], e[1]}, 0, 0};
+  *t0 = pkt_now_ms();
+  pid_t pid = spawn_pk(&st, args);
+  close(st.fd[0]);
+  close(o[1]);
+  close(e[1]);
+  *out = o[0];
+  *err = e[0];
+  return pid;
+}
+
 /* ------------------------------------------------- reader goes away */
 
 /* `pk run -- yes | head -1`: the reader closes after one line; yes must
  * die of SIGPIPE (141) at once, as without pk. */
 static void reader_closes_early(void **state) {
   (void)state;
-  int out[2], err[2];
-  assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-  assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-  start st = {{devnull(O_RDONLY), out[1], err[1]}, 0, 0};
-  uint64_t t0 = pkt_now_ms();
-  pid_t pid = spawn_pk(&st, (const char *[]){"run", "--", "yes", NULL});
-  close(st.fd[0]);
-  close(out[1]);
-  close(err[1]);
+  int out, err;
+  uint64_t t0;
+  pid_t pid =
+      launch((const char *[]){"run", "--", "yes", NULL}, &out, &err, &t0);
   char line[2];
-  assert_int_equal(read(out[0], line, 2), 2);
+  assert_int_equal(read(out, line, 2), 2);
   assert_memory_equal(line, "y\n", 2);
-  close(out[0]); /* head -1 is done */
+  close(out); /* head -1 is done */
   int status = wait_pk(pid, t0);
-  char *msg = slurp(err[0]);
-  close(err[0]);
+  char *msg = slurp(err);
+  close(err);
   assert_int_equal(exit_code(status), 128 + SIGPIPE);
   assert_string_equal(msg, ""); /* the child's broken pipe, not pk's */
   free(msg);
@@ -147,20 +159,15 @@ static void reader_closes_early(void **state) {
  * fires (124) and pk ends, though its stdout never drains. */
 static void stalled_reader_timeout(void **state) {
   (void)state;
-  int out[2], err[2];
-  assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-  assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-  start st = {{devnull(O_RDONLY), out[1], err[1]}, 0, 0};
-  uint64_t t0 = pkt_now_ms();
-  pid_t pid = spawn_pk(&st, (const char *[]){"run", "--timeout", "1", "--grace",
-                                             "1", "--", "yes", NULL});
-  close(st.fd[0]);
-  close(out[1]);
-  close(err[1]);
-  int status = wait_pk(pid, t0); /* out[0] is never read */
-  char *msg = slurp(err[0]);
-  close(err[0]);
-  close(out[0]);
+  int out, err;
+  uint64_t t0;
+  pid_t pid = launch((const char *[]){"run", "--timeout", "1", "--grace", "1",
+                                      "--", "yes", NULL},
+                     &out, &err, &t0);
+  int status = wait_pk(pid, t0); /* out is never read */
+  char *msg = slurp(err);
+  close(err);
+  close(out);
   assert_int_equal(exit_code(status), 124);
   assert_non_null(strstr(msg, "pk: timeout:"));
   free(msg);
@@ -177,24 +184,19 @@ static int queued(int fd) {
  * is never stuck in a write), the child dies of it: 143. */
 static void stalled_reader_signal(void **state) {
   (void)state;
-  int out[2], err[2];
-  assert_int_equal(pipe2(out, O_CLOEXEC), 0);
-  assert_int_equal(pipe2(err, O_CLOEXEC), 0);
-  int cap = fcntl(out[0], F_GETPIPE_SZ);
-  start st = {{devnull(O_RDONLY), out[1], err[1]}, 0, 0};
-  uint64_t t0 = pkt_now_ms();
-  pid_t pid = spawn_pk(&st, (const char *[]){"run", "--", "yes", NULL});
-  close(st.fd[0]);
-  close(out[1]);
-  close(err[1]);
-  while (queued(out[0]) < cap && pkt_now_ms() - t0 < DEADLINE_MS)
+  int out, err;
+  uint64_t t0;
+  pid_t pid =
+      launch((const char *[]){"run", "--", "yes", NULL}, &out, &err, &t0);
+  int cap = fcntl(out, F_GETPIPE_SZ);
+  while (queued(out) < cap && pkt_now_ms() - t0 < DEADLINE_MS)
     poll(NULL, 0, 5); /* until pk's stdout is full */
-  assert_int_equal(queued(out[0]), cap);
+  assert_int_equal(queued(out), cap);
   assert_int_equal(kill(pid, SIGTERM), 0);
   int status = wait_pk(pid, t0);
-  close(out[0]);
-  char *msg = slurp(err[0]);
-  close(err[0]);
+  close(out);
+  char *msg = slurp(err);
+  close(err);
   assert_int_equal(exit_code(status), 128 + SIGTERM);
   free(msg);
 }
