@@ -426,7 +426,20 @@ int pk_cmd_set_user(pk_cmd *c, uid_t uid, gid_t gid, const gid_t *groups,
 int pk_cmd_set_setsid(pk_cmd *c, bool on) {
   if (c == NULL)
     return PK_EINVAL;
+  if (on && c->foreground)
+    return invalid(c, "pk_cmd_set_setsid: a foreground run keeps the "
+                      "terminal (pk_cmd_set_foreground)");
   c->setsid = on;
+  return 0;
+}
+
+int pk_cmd_set_foreground(pk_cmd *c, bool on) {
+  if (c == NULL)
+    return PK_EINVAL;
+  if (on && c->setsid)
+    return invalid(c, "pk_cmd_set_foreground: a new session (pk_cmd_set_"
+                      "setsid) has no controlling terminal");
+  c->foreground = on;
   return 0;
 }
 
@@ -509,6 +522,7 @@ const char *pk_cmd_inherit_name(const pk_cmd *c, size_t i) {
 }
 int64_t pk_cmd_drain_ms(const pk_cmd *c) { return c->drain_ms; }
 pk_mechanism pk_cmd_mechanism(const pk_cmd *c) { return c->mechanism; }
+bool pk_cmd_foreground(const pk_cmd *c) { return c->foreground; }
 
 /* ---- environment ---- */
 

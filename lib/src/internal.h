@@ -69,6 +69,7 @@ struct pk_cmd {
   gid_t *groups;
   size_t ngroups;
   bool setsid;
+  bool foreground;
   bool set_umask;
   unsigned umask;
   bool pdeathsig;

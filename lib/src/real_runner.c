@@ -1,6 +1,7 @@
 /* The real runner: each run spawned by pk's own spawner into a fresh
  * private group; output, exit and stdin driven by libuv; the whole tree
  * torn down when the run ends, times out or is released. */
+#include "foreground.h"
 #include "group.h"
 #include "spawner.h"
 
@@ -31,6 +32,7 @@ typedef struct real_exec {
   pk_events *ev;
   const pk_cmd *cmd; /* borrowed: the core's copy outlives us */
   pk__group group;
+  pk__fg fg; /* a foreground run: the terminal's job control */
   int pidfd;
   const char *method;
   char msg[512]; /* errmsg of a lost status */
@@ -185,6 +187,7 @@ static void teardown(real_exec *e) {
       pk__group_kill_all(&e->group, PK__TEARDOWN_MS);
     reap(e);
   }
+  pk__fg_end(&e->fg); /* the terminal goes back once the tree is gone */
   stop_stdin(e);
   pk__group_destroy(&e->group);
   /* Close the watcher before its fd: libuv would otherwise unregister
@@ -556,7 +559,9 @@ static void build_plan(real_exec *e, const pk_cmd *cmd, const char *path,
   plan->set_umask = cmd->set_umask;
   plan->umask = (mode_t)cmd->umask;
   plan->setsid = cmd->setsid;
-  plan->setpgid = e->group.mech == PK_MECH_PROCESS_GROUP;
+  plan->foreground = e->fg.ttyfd >= 0; /* its own group, on any mechanism */
+  plan->tty_fd = e->fg.ttyfd;
+  plan->setpgid = e->group.mech == PK_MECH_PROCESS_GROUP || plan->foreground;
   plan->set_user = cmd->set_user;
   plan->uid = cmd->uid;
   plan->gid = cmd->gid;
@@ -593,6 +598,9 @@ static int spawn_into(real_exec *e, const pk_cmd *cmd, fdplan *f,
     rc = PK_ENOMEM;
     goto out;
   }
+  if (cmd->foreground &&
+      (rc = pk__fg_begin(&e->fg, e->loop, &e->group, msg)) != 0)
+    goto out;
   if ((rc = plan_fds(cmd, f, msg)) != 0)
     goto out;
   pk__spawn_plan plan;
@@ -608,6 +616,7 @@ static int spawn_into(real_exec *e, const pk_cmd *cmd, fdplan *f,
   e->pidfd = so.pidfd;
   e->method = so.method;
   pk__group_set_leader(&e->group, so.pid);
+  pk__fg_started(&e->fg, so.pid);
   fdplan_close(f, false);
 out:
   pk__free(path);
@@ -641,6 +650,7 @@ static void init_exec(real_exec *e, real_runner *rr, const pk_cmd *cmd,
   e->method = "";
   e->disable = rr->opts.disable;
   e->group.dirfd = e->group.eventsfd = -1;
+  e->fg.ttyfd = -1;
   uv_timer_init(loop, &e->drain);
   e->drain.data = e;
 }
@@ -654,6 +664,11 @@ static void release_handles(real_exec *e) {
     close_handle(e, &e->exit_poll);
   if (e->have_exit_timer)
     close_handle(e, &e->exit_timer);
+  pk__fg_end(&e->fg);
+  if (e->fg.have_sigchld)
+    close_handle(e, &e->fg.sigchld);
+  if (e->fg.have_sigcont)
+    close_handle(e, &e->fg.sigcont);
   close_handle(e, &e->drain);
   exec_maybe_free(e);
 }

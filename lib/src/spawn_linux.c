@@ -53,7 +53,7 @@ const char *pk__stage_name(int stage) {
   static const char *const names[] = {
       "none",    "clone",  "signals",   "cgroup",    "setsid",
       "setpgid", "chdir",  "fds",       "close_fds", "setgroups",
-      "setgid",  "setuid", "pdeathsig", "exec"};
+      "setgid",  "setuid", "pdeathsig", "exec",      "tcsetpgrp"};
   if (stage < 0 || (size_t)stage >= sizeof(names) / sizeof(names[0]))
     return "unknown";
   return names[stage];
@@ -197,6 +197,11 @@ PK__NOSAN static int child_main(void *arg) {
     child_fail(c, PK__STAGE_SETSID);
   if (!p->setsid && p->setpgid && sys(SYS_setpgid, 0, 0, 0, 0) < 0)
     child_fail(c, PK__STAGE_SETPGID);
+  if (p->foreground) {
+    pid_t self = (pid_t)sys(SYS_getpid, 0, 0, 0, 0);
+    if (sys(SYS_ioctl, p->tty_fd, TIOCSPGRP, (long)&self, 0) < 0)
+      child_fail(c, PK__STAGE_TCSETPGRP);
+  }
   if (p->cwd != NULL && sys(SYS_chdir, (long)p->cwd, 0, 0, 0) < 0)
     child_fail(c, PK__STAGE_CHDIR);
   if (p->set_umask)

@@ -23,6 +23,7 @@ enum pk__stage {
   PK__STAGE_SETUID,
   PK__STAGE_PDEATHSIG,
   PK__STAGE_EXEC,
+  PK__STAGE_TCSETPGRP,
 };
 
 const char *pk__stage_name(int stage);
@@ -37,6 +38,12 @@ typedef struct pk__spawn_plan {
   mode_t umask;
   bool setsid;
   bool setpgid; /* new process group (process_group mechanism) */
+  /* Foreground: after setpgid the child makes its new group the
+   * foreground group of tty_fd (its controlling terminal) before exec;
+   * all signals are still blocked there, so SIGTTOU cannot stop it, and
+   * it never runs a line of its program in the background. */
+  bool foreground;
+  int tty_fd;
   bool set_user;
   uid_t uid;
   gid_t gid;

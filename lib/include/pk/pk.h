@@ -273,8 +273,38 @@ PK_EXTERN int pk_cmd_set_accepted(pk_cmd *cmd, const int *codes, size_t n);
  * Errors: PK_EINVAL, PK_ENOMEM. */
 PK_EXTERN int pk_cmd_set_user(pk_cmd *cmd, uid_t uid, gid_t gid,
                               const gid_t *groups, size_t ngroups);
-/* Start the child in a new session (implies a new process group). */
+/* Start the child in a new session (implies a new process group).
+ * Errors: PK_EINVAL (the command is a foreground one). */
 PK_EXTERN int pk_cmd_set_setsid(pk_cmd *cmd, bool on);
+/* Run the child as the terminal's foreground job, the way a shell runs a
+ * command typed at its prompt (sudo's model). It applies when, at start,
+ * this process has a controlling terminal (/dev/tty, whatever fd 0 is)
+ * and its process group is that terminal's foreground group; otherwise
+ * (in the background, no terminal) the run starts as without it. Then:
+ *   - the child gets a process group of its own, on every mechanism, and
+ *     that group becomes the terminal's foreground group before the child
+ *     runs a line of its program, so it reads the terminal and the
+ *     terminal's signals (Ctrl-C, Ctrl-\, Ctrl-Z) reach the run only,
+ *     once (not this process);
+ *   - when the child stops (Ctrl-Z, SIGTTIN, SIGSTOP), the terminal and
+ *     the modes saved at start go back to this process's group and this
+ *     process stops itself with the same signal, so its shell sees the job
+ *     stop (all threads stop; in an orphaned process group, where such a
+ *     stop would be discarded, the child is continued at once instead);
+ *   - when this process is continued (SIGCONT) and holds the terminal, the
+ *     terminal and the child's modes go back to the child, and the whole
+ *     tree gets SIGCONT;
+ *   - when the run ends, the foreground group and the terminal modes saved
+ *     at start are restored (unless another group took the terminal
+ *     meanwhile, e.g. the shell after a `bg`).
+ * Stops are seen through SIGCHLD: while such a run lasts, libuv's handler
+ * is installed for SIGCHLD and SIGCONT. One foreground run at a time.
+ * With the terminal's tostop mode, this process writing to the terminal
+ * while the child holds it gets SIGTTOU (pk run ignores it).
+ * Errors: PK_EINVAL (together with pk_cmd_set_setsid: a new session has
+ * no terminal). A platform without job control would fail the run with
+ * PK_EUNSUPPORTED; every platform with a spawner (Linux) has it. */
+PK_EXTERN int pk_cmd_set_foreground(pk_cmd *cmd, bool on);
 /* Umask of the child (0..0777). Errors: PK_EINVAL. */
 PK_EXTERN int pk_cmd_set_umask(pk_cmd *cmd, unsigned mode);
 /* Linux: SIGKILL the direct child if the spawning thread dies. Covers the
@@ -307,6 +337,7 @@ PK_EXTERN bool pk_cmd_timeout_set(const pk_cmd *cmd);
 PK_EXTERN const int *pk_cmd_accepted(const pk_cmd *cmd, size_t *n);
 PK_EXTERN int64_t pk_cmd_drain_ms(const pk_cmd *cmd);
 PK_EXTERN pk_mechanism pk_cmd_mechanism(const pk_cmd *cmd);
+PK_EXTERN bool pk_cmd_foreground(const pk_cmd *cmd);
 
 typedef enum pk_env_state {
   PK_ENV_UNTOUCHED = 0, /* no override: inherited (if the base allows) */
