@@ -23,7 +23,7 @@ typedef struct run_state {
   int io_err;    /* errno of a failed write of pk's own output */
   int io_fd;     /* ... on this descriptor */
   sink out[3];   /* [1] stdout, [2] stderr */
-  uv_signal_t sigs[3];
+  uv_signal_t sigs[4];
 } run_state;
 
 static int parse_seconds(const char *opt, const char *s, double *out) {
@@ -101,6 +101,9 @@ static int build_cmd(const run_args *a, pk_cmd **out) {
         a->have_grace ? (int64_t)ceil(a->grace_s * 1000.0) : -1, 0);
   if (rc == 0)
     rc = pk_cmd_set_mechanism(cmd, a->mech);
+  /* The terminal's job when pk is its foreground job (see pk.h). */
+  if (rc == 0)
+    rc = pk_cmd_set_foreground(cmd, true);
   if (rc != 0) {
     pk_cmd_free(cmd);
     return rc;
@@ -113,7 +116,7 @@ static void run_close_handles(run_state *st) {
   if (st->closing)
     return;
   st->closing = true;
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 4; i++)
     uv_close((uv_handle_t *)&st->sigs[i], NULL);
   for (int s = 1; s <= 2; s++)
     sink_close(&st->out[s]);
@@ -160,6 +163,8 @@ static void on_output(pk_proc *p, pk_stream s, const char *buf, size_t len,
   sink_write(&st->out[s], buf, len);
 }
 
+/* A signal sent to pk (the terminal's own reach a foreground child
+ * directly): forwarded once, then SIGCONT so a stopped tree acts on it. */
 static void on_signal(uv_signal_t *h, int sig) {
   run_state *st = h->data;
   if (st->ended) { /* waiting for a reader: give up on it */
@@ -171,7 +176,8 @@ static void on_signal(uv_signal_t *h, int sig) {
    * end of the child is seen. */
   st->stopping = true;
   flow(st);
-  pk_proc_kill(st->proc, sig);
+  if (pk_proc_kill(st->proc, sig) == 0)
+    pk_proc_kill(st->proc, SIGCONT);
 }
 
 /* The run ended. Output of a run that ended by itself is written to the
@@ -222,14 +228,14 @@ static int drive(pk_runner *runner, const pk_cmd *cmd, run_state *st,
     sink_init(&st->out[s], &loop, s, on_sink, st);
   pk_start_opts opts = {
       .loop = &loop, .on_output = on_output, .on_exit = on_exit_cb, .data = st};
-  static const int fwd[3] = {SIGINT, SIGTERM, SIGHUP};
-  for (int i = 0; i < 3; i++) {
+  static const int fwd[4] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+  for (int i = 0; i < 4; i++) {
     uv_signal_init(&loop, &st->sigs[i]);
     st->sigs[i].data = st;
   }
   rc = pk_start(runner, cmd, &opts, &st->proc);
   if (rc == 0) {
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
       uv_signal_start(&st->sigs[i], on_signal, fwd[i]);
     uv_run(&loop, UV_RUN_DEFAULT);
     *out = pk_proc_take_result(st->proc);
@@ -257,6 +263,11 @@ int cmd_run(int argc, char **argv) {
   pk_result *res = NULL;
   run_state st;
   memset(&st, 0, sizeof(st));
+  /* pk writes the child's output to the terminal while the child is its
+   * foreground job (tostop), and takes the terminal back from the
+   * background: neither may stop pk. The child gets default handlers. */
+  signal(SIGTTOU, SIG_IGN);
+  signal(SIGTTIN, SIG_IGN);
   int rc = pk_real_runner_new(NULL, &runner);
   if (rc == 0)
     rc = build_cmd(&a, &cmd);
