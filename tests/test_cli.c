@@ -70,7 +70,9 @@ static void set_nonblock(int fd) {
 
 /* fork + exec (not posix_spawn: lib/src/spawn.h, on the include path of
  * the tests, shadows <spawn.h>). The child gets the pipe ends at 0..2,
- * default dispositions and an empty signal mask. */
+ * default dispositions, an empty signal mask and a session of its own:
+ * no controlling terminal, whatever terminal ctest was started from
+ * (test_cli_tty covers pk on a terminal). */
 static pid_t spawn_cli(const char *const *args, int in_rd, int out_wr,
                        int err_wr) {
   const char *argv[64];
@@ -84,7 +86,8 @@ static pid_t spawn_cli(const char *const *args, int in_rd, int out_wr,
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
-    if (dup2(in_rd, 0) < 0 || dup2(out_wr, 1) < 0 || dup2(err_wr, 2) < 0)
+    if (setsid() < 0 || dup2(in_rd, 0) < 0 || dup2(out_wr, 1) < 0 ||
+        dup2(err_wr, 2) < 0)
       _exit(120);
     signal(SIGPIPE, SIG_DFL);
     sigset_t none;
