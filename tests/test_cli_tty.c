@@ -426,6 +426,57 @@ static void background_run_keeps_the_terminal_and_obeys_signals(void **state) {
   }
 }
 
+/* The library itself (no pk binary): a foreground run hands this
+ * process's terminal to the child's own group and takes it back with its
+ * modes; without the option the terminal stays ours. */
+static void library_foreground_run(void **state) {
+  (void)state;
+  pk_cmd *cmd = pkt_fixture("tty-info", NULL);
+  PKT_ASSERT_OK(pk_cmd_set_timeout(cmd, TTY_DEADLINE_MS, 0, 0)); /* no hang */
+  PKT_ASSERT_OK(pk_cmd_set_foreground(cmd, true));
+  assert_true(pk_cmd_foreground(cmd));
+  assert_int_equal(pk_cmd_set_setsid(cmd, true), PK_EINVAL);
+  pk_cmd *copy;
+  PKT_ASSERT_OK(pk_cmd_clone(cmd, &copy));
+  assert_true(pk_cmd_foreground(copy));
+  pk_cmd_free(copy);
+  pk_mechanism mechs[4];
+  int n = pkt_mechanisms(mechs);
+  for (int i = 0; i < 2 * n; i++) {
+    bool fg_wanted = i < n;
+    pkt_snapshot snap;
+    tty_run *t = tty_begin(mechs[i % n], &snap);
+    PKT_ASSERT_OK(pk_cmd_set_foreground(cmd, fg_wanted));
+    PKT_ASSERT_OK(pk_cmd_set_stdin_file(cmd, ptsname(t->master)));
+    pk_runner *r = pkt_runner(mechs[i % n], 0);
+    pk_result *res = NULL;
+    PKT_ASSERT_OK(pk_output(r, cmd, &res));
+    int pid, pgid, fg, ppid;
+    const char *out = pk_result_stdout(res, NULL);
+    if (sscanf(out, "tty pid=%d pgid=%d fg=%d ppid=%d", &pid, &pgid, &fg,
+               &ppid) != 4)
+      fail_msg("unexpected output: %s", out);
+    print_message("foreground %d: child %d in group %d, terminal's %d\n",
+                  fg_wanted, pid, pgid, fg);
+    assert_int_equal(ppid, getpid());
+    if (fg_wanted) {
+      assert_int_equal(pgid, pid);
+      assert_int_equal(fg, pid);
+    } else {
+      assert_int_equal(fg, getpgrp());
+    }
+    assert_int_equal(tcgetpgrp(t->master), getpgrp());
+    struct termios now;
+    assert_int_equal(tcgetattr(t->slave, &now), 0);
+    if (fg_wanted) /* restored; without the option the child's modes stay */
+      assert_int_equal(now.c_lflag, t->saved.c_lflag);
+    pk_result_free(res);
+    pk_runner_free(r);
+    tty_finish(t, &snap);
+  }
+  pk_cmd_free(cmd);
+}
+
 int main(void) {
   /* A session of our own (a group leader cannot make one: fork first),
    * so a pty can be our controlling terminal and pk, our child, a job in
@@ -459,6 +510,7 @@ int main(void) {
       cmocka_unit_test_teardown(ctrl_z_stops_pk_and_fg_resumes, tty_teardown),
       cmocka_unit_test_teardown(
           background_run_keeps_the_terminal_and_obeys_signals, tty_teardown),
+      cmocka_unit_test_teardown(library_foreground_run, tty_teardown),
   };
   return cmocka_run_group_tests(tests, pkt_setup, NULL);
 }
