@@ -56,9 +56,15 @@ static void tty_open(tty_run *t) {
   current = t;
 }
 
-/* pk ARGS... on the pty; in the foreground (a job of its own made the
- * terminal's foreground group) or left in the background. */
-static void tty_start(tty_run *t, bool foreground, const char *const *args) {
+enum {
+  TTY_BG = 0,          /* a job of its own, left in the background */
+  TTY_FG = 1,          /* ... made the terminal's foreground group */
+  TTY_SIGCHLD_IGN = 2, /* pk starts with SIGCHLD ignored */
+};
+
+/* pk ARGS... on the pty, as a job of a shell (TTY_* flags). */
+static void tty_start(tty_run *t, int flags, const char *const *args) {
+  bool foreground = flags & TTY_FG;
   const char *argv[32];
   size_t n = 0;
   argv[n++] = PK_CLI;
@@ -77,6 +83,8 @@ static void tty_start(tty_run *t, bool foreground, const char *const *args) {
     static const int sigs[] = {SIGHUP, SIGTTOU, SIGTTIN, SIGPIPE};
     for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
       signal(sigs[i], SIG_DFL);
+    if (flags & TTY_SIGCHLD_IGN)
+      signal(SIGCHLD, SIG_IGN);
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
@@ -256,7 +264,7 @@ static void child_owns_the_terminal_then_pk_gets_it_back(void **state) {
     pkt_snapshot snap;
     tty_run *t = tty_begin(mechs[i], &snap);
     const char *const args[] = RUN_ARGS(mechs[i], PK_FIXTURE, "tty-info");
-    tty_start(t, true, args);
+    tty_start(t, TTY_FG, args);
     const char *info = tty_expect(t, "tty pid=");
     int pid, pgid, fg, ppid;
     assert_int_equal(
@@ -284,7 +292,7 @@ static void reading_the_terminal_gets_the_typed_line(void **state) {
     /* The repro: a shell reading the terminal. */
     const char *const args[] =
         RUN_ARGS(mechs[i], "/bin/sh", "-c", "read x; echo got:$x");
-    tty_start(t, true, args);
+    tty_start(t, TTY_FG, args);
     tty_type(t, "hello\n"); /* typed ahead, as a user may */
     tty_expect(t, "got:hello");
     tty_expect_end(t, 0, true);
@@ -310,7 +318,7 @@ static void one_ctrl_c_is_one_sigint(void **state) {
     pkt_snapshot snap;
     tty_run *t = tty_begin(mechs[i], &snap);
     const char *const args[] = RUN_ARGS(mechs[i], PK_FIXTURE, "count-sigint");
-    tty_start(t, true, args);
+    tty_start(t, TTY_FG, args);
     tty_expect(t, "ready");
     /* pk stopped, the child counts the terminal's SIGINT alone; were pk
      * in the terminal's group too, its own SIGINT would wait, pending,
@@ -337,7 +345,7 @@ static void kill_int_to_pk_is_forwarded_once(void **state) {
     pkt_snapshot snap;
     tty_run *t = tty_begin(mechs[i], &snap);
     const char *const args[] = RUN_ARGS(mechs[i], PK_FIXTURE, "count-sigint");
-    tty_start(t, true, args);
+    tty_start(t, TTY_FG, args);
     tty_expect(t, "ready"); /* through pk's output: its handlers are on */
     assert_int_equal(kill(t->pk, SIGINT), 0);
     tty_expect(t, "sigint 1");
@@ -347,15 +355,19 @@ static void kill_int_to_pk_is_forwarded_once(void **state) {
   }
 }
 
+/* Also with SIGCHLD ignored (as a daemon may start pk): no SIGCHLD tells
+ * of the stop then, and pk polls for it instead. */
 static void ctrl_z_stops_pk_and_fg_resumes(void **state) {
   (void)state;
   pk_mechanism mechs[4];
   int n = pkt_mechanisms(mechs);
-  for (int i = 0; i < n; i++) {
+  for (int i = 0; i < 2 * n; i++) {
     pkt_snapshot snap;
-    tty_run *t = tty_begin(mechs[i], &snap);
-    const char *const args[] = RUN_ARGS(mechs[i], PK_FIXTURE, "read-line");
-    tty_start(t, true, args);
+    tty_run *t = tty_begin(mechs[i % n], &snap);
+    int flags = TTY_FG | (i < n ? 0 : TTY_SIGCHLD_IGN);
+    print_message("SIGCHLD %s\n", i < n ? "default" : "ignored");
+    const char *const args[] = RUN_ARGS(mechs[i % n], PK_FIXTURE, "read-line");
+    tty_start(t, flags, args);
     tty_expect(t, "ready");
     tty_type(t, "\x1a");
     /* The child stops; pk takes the terminal back and stops likewise. */
@@ -407,7 +419,7 @@ static void background_run_keeps_the_terminal_and_obeys_signals(void **state) {
     pkt_snapshot snap;
     tty_run *t = tty_begin(mechs[i], &snap);
     const char *const args[] = RUN_ARGS(mechs[i], PK_FIXTURE, "read-line");
-    tty_start(t, false, args);
+    tty_start(t, TTY_BG, args);
     tty_expect(t, "ready");
     /* The child reads a terminal it does not own: SIGTTIN stops it. */
     pid_t child = 0;

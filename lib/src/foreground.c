@@ -14,7 +14,14 @@
  *
  * Our own terminal calls are made with SIGTTOU blocked: a process in the
  * background may then set the foreground group and the modes, which is
- * exactly what taking the terminal back needs. */
+ * exactly what taking the terminal back needs.
+ *
+ * A host's own disposition of SIGCHLD or SIGCONT is left alone: libuv's
+ * handler would replace it (and leave SIG_DFL behind), so a uv_signal_t
+ * watches a signal only while it is at its default. With SIGCHLD ignored
+ * (no SIGCHLD at all for a stop, then) or handled by the host, stops are
+ * polled for instead; without the SIGCONT watcher, a continue is still
+ * seen where it matters most, right after stopping ourselves. */
 #include "foreground.h"
 
 #include <errno.h>
@@ -99,9 +106,8 @@ static void child_stopped(pk__fg *fg, int sig) {
   resume_child(fg);
 }
 
-static void on_sigchld(uv_signal_t *h, int signum) {
-  (void)signum;
-  pk__fg *fg = h->data;
+/* Handle every stop of the child reported since the last call. */
+static void check_stops(pk__fg *fg) {
   while (fg->ttyfd >= 0 && fg->child > 0) {
     siginfo_t si;
     memset(&si, 0, sizeof(si));
@@ -117,6 +123,13 @@ static void on_sigchld(uv_signal_t *h, int signum) {
   }
 }
 
+static void on_sigchld(uv_signal_t *h, int signum) {
+  (void)signum;
+  check_stops(h->data);
+}
+
+static void on_poll(uv_timer_t *t) { check_stops(t->data); }
+
 static void on_sigcont(uv_signal_t *h, int signum) {
   (void)signum;
   pk__fg *fg = h->data;
@@ -124,18 +137,30 @@ static void on_sigcont(uv_signal_t *h, int signum) {
     resume_child(fg);
 }
 
+static bool at_default(int sig) {
+  struct sigaction sa;
+  return sigaction(sig, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) &&
+         sa.sa_handler == SIG_DFL;
+}
+
 static int watch(pk__fg *fg, uv_loop_t *loop) {
-  int rc = uv_signal_init(loop, &fg->sigchld);
-  if (rc != 0)
+  int rc;
+  if (!at_default(SIGCHLD)) {
+    uv_timer_init(loop, &fg->poll);
+    fg->have_poll = true;
+    fg->poll.data = fg;
+    rc = uv_timer_start(&fg->poll, on_poll, PK__FG_POLL_MS, PK__FG_POLL_MS);
+  } else if ((rc = uv_signal_init(loop, &fg->sigchld)) == 0) {
+    fg->have_sigchld = true;
+    fg->sigchld.data = fg;
+    rc = uv_signal_start(&fg->sigchld, on_sigchld, SIGCHLD);
+  }
+  if (rc != 0 || !at_default(SIGCONT))
     return rc;
-  fg->have_sigchld = true;
-  fg->sigchld.data = fg;
   if ((rc = uv_signal_init(loop, &fg->sigcont)) != 0)
     return rc;
   fg->have_sigcont = true;
   fg->sigcont.data = fg;
-  if ((rc = uv_signal_start(&fg->sigchld, on_sigchld, SIGCHLD)) != 0)
-    return rc;
   return uv_signal_start(&fg->sigcont, on_sigcont, SIGCONT);
 }
 
@@ -168,6 +193,8 @@ void pk__fg_started(pk__fg *fg, pid_t child) { fg->child = child; }
 void pk__fg_end(pk__fg *fg) {
   if (fg->have_sigchld)
     uv_signal_stop(&fg->sigchld);
+  if (fg->have_poll)
+    uv_timer_stop(&fg->poll);
   if (fg->have_sigcont)
     uv_signal_stop(&fg->sigcont);
   if (fg->ttyfd < 0)
@@ -185,4 +212,15 @@ void pk__fg_end(pk__fg *fg) {
   close(fg->ttyfd);
   fg->ttyfd = -1;
   fg->child = 0;
+}
+
+int pk__fg_handles(pk__fg *fg, uv_handle_t **out) {
+  int n = 0;
+  if (fg->have_sigchld)
+    out[n++] = (uv_handle_t *)&fg->sigchld;
+  if (fg->have_poll)
+    out[n++] = (uv_handle_t *)&fg->poll;
+  if (fg->have_sigcont)
+    out[n++] = (uv_handle_t *)&fg->sigcont;
+  return n;
 }

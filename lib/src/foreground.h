@@ -15,10 +15,14 @@ typedef struct pk__fg {
   pk__group *group; /* borrowed: SIGCONT reaches the whole tree */
   struct termios own_tio, child_tio;
   bool have_own_tio, have_child_tio;
-  uv_signal_t sigchld; /* the child stopped */
-  uv_signal_t sigcont; /* we were continued */
-  bool have_sigchld, have_sigcont;
+  uv_signal_t sigchld; /* the child stopped (SIGCHLD at its default) */
+  uv_timer_t poll;     /* ... else asked every PK__FG_POLL_MS */
+  uv_signal_t sigcont; /* we were continued (SIGCONT at its default) */
+  bool have_sigchld, have_poll, have_sigcont;
 } pk__fg;
+
+#define PK__FG_POLL_MS 50
+#define PK__FG_HANDLES 3
 
 /* Before the spawn. If this process's group is the foreground group of
  * its controlling terminal, keep the terminal open (fg->ttyfd >= 0), save
@@ -29,7 +33,10 @@ int pk__fg_begin(pk__fg *fg, uv_loop_t *loop, pk__group *g, char **msg);
 void pk__fg_started(pk__fg *fg, pid_t child);
 /* The tree is gone: the terminal and its modes go back to this process's
  * group (unless someone else holds it now), watchers stop, the terminal
- * is closed. Idempotent. The handles are closed by the owner. */
+ * is closed. Idempotent. */
 void pk__fg_end(pk__fg *fg);
+/* The handles in use (at most PK__FG_HANDLES), for the owner to close
+ * after pk__fg_end; returns how many. */
+int pk__fg_handles(pk__fg *fg, uv_handle_t **out);
 
 #endif

@@ -665,10 +665,9 @@ static void release_handles(real_exec *e) {
   if (e->have_exit_timer)
     close_handle(e, &e->exit_timer);
   pk__fg_end(&e->fg);
-  if (e->fg.have_sigchld)
-    close_handle(e, &e->fg.sigchld);
-  if (e->fg.have_sigcont)
-    close_handle(e, &e->fg.sigcont);
+  uv_handle_t *fgh[PK__FG_HANDLES];
+  for (int i = 0, n = pk__fg_handles(&e->fg, fgh); i < n; i++)
+    close_handle(e, fgh[i]);
   close_handle(e, &e->drain);
   exec_maybe_free(e);
 }

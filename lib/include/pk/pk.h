@@ -298,7 +298,10 @@ PK_EXTERN int pk_cmd_set_setsid(pk_cmd *cmd, bool on);
  *     at start are restored (unless another group took the terminal
  *     meanwhile, e.g. the shell after a `bg`).
  * Stops are seen through SIGCHLD: while such a run lasts, libuv's handler
- * is installed for SIGCHLD and SIGCONT. One foreground run at a time.
+ * is installed for SIGCHLD and SIGCONT where they are at their default
+ * disposition; a host's own disposition is kept (SIGCHLD ignored or
+ * handled: stops are polled for every 50 ms; SIGCONT handled: only a
+ * continue after our own stop is seen). One foreground run at a time.
  * With the terminal's tostop mode, this process writing to the terminal
  * while the child holds it gets SIGTTOU (pk run ignores it).
  * Errors: PK_EINVAL (together with pk_cmd_set_setsid: a new session has
