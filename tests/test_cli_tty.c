@@ -136,6 +136,41 @@ static void tty_type(tty_run *t, const char *keys) {
   assert_int_equal(write(t->master, keys, len), (ssize_t)len);
 }
 
+/* The first line of a /proc file of pid ("" if none), in buf. */
+static const char *proc_read(pid_t pid, const char *file, char *buf,
+                             size_t size) {
+  char path[96];
+  snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+  FILE *f = fopen(path, "re");
+  buf[0] = '\0';
+  if (f != NULL) {
+    if (fgets(buf, (int)size, f) == NULL)
+      buf[0] = '\0';
+    fclose(f);
+  }
+  buf[strcspn(buf, "\n")] = '\0';
+  return buf;
+}
+
+/* For a failure message: pid's state, wait channel and children. */
+static const char *proc_info(pid_t pid) {
+  static char info[640];
+  char stat[512], wchan[64], kids[64], file[64];
+  const char *rp = strrchr(proc_read(pid, "stat", stat, sizeof(stat)), ')');
+  snprintf(file, sizeof(file), "task/%d/children", (int)pid);
+  char kstat[512], kwchan[64];
+  pid_t kid = (pid_t)atoi(proc_read(pid, file, kids, sizeof(kids)));
+  const char *krp =
+      kid > 0 ? strrchr(proc_read(kid, "stat", kstat, sizeof(kstat)), ')')
+              : NULL;
+  snprintf(info, sizeof(info), "%c in %s, children %s: %c in %s",
+           rp != NULL && rp[1] == ' ' ? rp[2] : '?',
+           proc_read(pid, "wchan", wchan, sizeof(wchan)), kids,
+           krp != NULL && krp[1] == ' ' ? krp[2] : '?',
+           kid > 0 ? proc_read(kid, "wchan", kwchan, sizeof(kwchan)) : "");
+  return info;
+}
+
 /* Until pk stops: the stop signal. */
 static int tty_wait_stopped(tty_run *t) {
   for (;;) {
@@ -171,7 +206,8 @@ static void tty_wait_exit(tty_run *t) {
     if (si.si_pid == t->pk)
       break;
     if (tty_left(t) == 0)
-      fail_msg("pk did not end within %d ms; pty: %s", TTY_DEADLINE_MS, t->out);
+      fail_msg("pk did not end within %d ms (state %s); pty: %s",
+               TTY_DEADLINE_MS, proc_info(t->pk), t->out);
     tty_pump(t, TTY_TICK_MS);
   }
   for (size_t before = SIZE_MAX; before != t->len;) { /* pk's last words */

@@ -101,8 +101,14 @@ static void child_stopped(pk__fg *fg, int sig) {
   /* In an orphaned group the stop would be discarded: nobody could
    * continue us, so the child continues at once (Ctrl-Z does nothing,
    * as for any job of a shell without job control). */
-  if (sig == SIGSTOP || !own_group_orphaned())
+  if (sig == SIGSTOP || !own_group_orphaned()) {
     stop_self(sig);
+    /* The SIGCONT that woke us reaches on_sigcont too: one resume only.
+     * A second SIGCONT to the tree is not harmless: it discards a stop
+     * pending there, e.g. the one of a debugger's or a sanitizer's
+     * PTRACE_ATTACH, which then waits for it forever. */
+    fg->cont_handled = fg->have_sigcont;
+  }
   resume_child(fg);
 }
 
@@ -133,7 +139,9 @@ static void on_poll(uv_timer_t *t) { check_stops(t->data); }
 static void on_sigcont(uv_signal_t *h, int signum) {
   (void)signum;
   pk__fg *fg = h->data;
-  if (fg->ttyfd >= 0 && fg->child > 0)
+  if (fg->cont_handled)
+    fg->cont_handled = false;
+  else if (fg->ttyfd >= 0 && fg->child > 0)
     resume_child(fg);
 }
 

@@ -19,6 +19,7 @@ typedef struct pk__fg {
   uv_timer_t poll;     /* ... else asked every PK__FG_POLL_MS */
   uv_signal_t sigcont; /* we were continued (SIGCONT at its default) */
   bool have_sigchld, have_poll, have_sigcont;
+  bool cont_handled; /* the SIGCONT that ended our own stop: done */
 } pk__fg;
 
 #define PK__FG_POLL_MS 50
