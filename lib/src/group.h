@@ -4,8 +4,6 @@
 
 #include "internal.h"
 
-#define PK__MAX_ESCAPEES 64
-
 typedef struct pk__group {
   pk_mechanism mech;
   unsigned disable;
@@ -16,11 +14,13 @@ typedef struct pk__group {
   /* process_group */
   pid_t pgid, leader;
   /* descendants that left the process group (setsid/setpgid), found by
-   * walking the live leader's tree; pidfds where available */
-  pid_t esc_pid[PK__MAX_ESCAPEES];
-  int esc_fd[PK__MAX_ESCAPEES];
-  int nesc;
-  bool esc_overflow;
+   * walking the live leader's tree; pidfds where available. Grown as
+   * needed; one that cannot be tracked (no memory) is signalled at once
+   * and counted in esc_untracked. esc_found: how many in all, kept after
+   * destroy for the result. */
+  pid_t *esc_pid;
+  int *esc_fd;
+  int nesc, esc_cap, esc_untracked, esc_found;
 } pk__group;
 
 /* The cgroup-v2 directory new leaves go under (this process's own

@@ -214,7 +214,7 @@ static void finish_run(real_exec *e) {
   info.mechanism = e->group.mech;
   info.spawn_method = e->method;
   info.pid = e->base.pid;
-  info.escapees = e->group.nesc + (e->group.esc_overflow ? 1 : 0);
+  info.escapees = e->group.esc_found;
   if (e->lost) {
     info.error = PK_ESTATUS_LOST;
     info.stage = "wait";
