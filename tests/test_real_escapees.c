@@ -3,14 +3,11 @@
  * fixed table of 64; the rest were stopped and left behind). */
 #include "harness.h"
 
-#include <errno.h>
-#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #define NESC 500
@@ -35,43 +32,8 @@ static void on_line(pk_proc *p, pk_stream s, const char *line, size_t len,
 /* pidfds of every escapee, taken while they surely run (before the kill),
  * so a reused pid can never be mistaken for one of them. */
 static void open_pidfds(const seen *w, int *fds) {
-  for (int i = 0; i < w->n; i++) {
-    fds[i] = (int)syscall(SYS_pidfd_open, w->pid[i], 0);
-    assert_true(fds[i] >= 0);
-  }
-}
-
-/* Wait (event-driven, 10 s at most) until every pidfd reports an exit.
- * Returns how many still run; those are killed (they are our own run's
- * descendants) so a failure leaves nothing behind. */
-static int wait_all_dead(int *fds, int n) {
-  struct pollfd pfd[NESC];
-  uint64_t deadline = pkt_now_ms() + 10000;
-  int left = n;
-  while (left > 0 && pkt_now_ms() < deadline) {
-    int k = 0;
-    for (int i = 0; i < n; i++)
-      if (fds[i] >= 0)
-        pfd[k++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
-    if (poll(pfd, (nfds_t)k, 100) < 0 && errno != EINTR)
-      break;
-    for (int i = 0, j = 0; i < n; i++) {
-      if (fds[i] < 0)
-        continue;
-      if (pfd[j++].revents != 0) {
-        close(fds[i]);
-        fds[i] = -1;
-        left--;
-      }
-    }
-  }
-  for (int i = 0; i < n; i++) {
-    if (fds[i] >= 0) {
-      syscall(SYS_pidfd_send_signal, fds[i], SIGKILL, NULL, 0);
-      close(fds[i]);
-    }
-  }
-  return left;
+  for (int i = 0; i < w->n; i++)
+    fds[i] = pkt_pidfd(w->pid[i]);
 }
 
 static void kill_with_escapees(bool by_free) {
@@ -105,7 +67,7 @@ static void kill_with_escapees(bool by_free) {
   }
   uv_run(&loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&loop), 0);
-  int left = wait_all_dead(fds, NESC);
+  int left = pkt_wait_pidfds(fds, NESC, 10000);
   print_message("%d of %d escapees survived; reported %d\n", left, NESC,
                 escapees);
   assert_int_equal(left, 0);
