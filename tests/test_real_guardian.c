@@ -98,23 +98,23 @@ static int freeze_leaf_of(pid_t pid) {
   return strstr(buf, "frozen 1") ? 0 : -1;
 }
 
-/* Our child whose command line names the guardian, or 0. */
-static pid_t find_guardian(pid_t parent) {
-  char path[128], cmd[512];
-  snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)parent,
-           (int)parent);
+/* The guardian of owner: not the owner's child (it double-forks), so,
+ * this test being a child subreaper, one of ours; its command line names
+ * the owner's cgroup pk-<owner>-... Or 0. */
+static pid_t find_guardian(pid_t owner) {
+  char path[128], cmd[4096], want[32];
+  int wlen = snprintf(want, sizeof(want), "/pk-%d-", (int)owner);
+  snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
   FILE *f = fopen(path, "re");
   long pid;
   pid_t found = 0;
   while (f != NULL && found == 0 && fscanf(f, "%ld", &pid) == 1) {
     snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, cmd, sizeof(cmd) - 1) : -1;
+    ssize_t n = fd >= 0 ? read(fd, cmd, sizeof(cmd)) : -1;
     if (fd >= 0)
       close(fd);
-    size_t len = n > 0 ? (size_t)n : 0; /* argv, NUL-separated */
-    if (memmem(cmd, len, "pk-guardian", 11) ||
-        memmem(cmd, len, "__guardian", 10))
+    if (n > 0 && memmem(cmd, (size_t)n, want, (size_t)wlen) != NULL)
       found = (pid_t)pid;
   }
   if (f != NULL)
@@ -123,9 +123,9 @@ static pid_t find_guardian(pid_t parent) {
 }
 
 /* In the forked owner: a run whose child forks setsid escapees, and a
- * tree run (frozen when asked); report every pid on fd, "guardian PID",
- * then "done"; with exit_after, leave with _exit(0) instead of waiting
- * to be killed. Never returns. */
+ * tree run (frozen when asked); report every pid on fd, then "done"; with
+ * exit_after, leave with _exit(0) instead of waiting to be killed. Never
+ * returns. */
 static void owner_main(int fd, unsigned disable, bool freeze, bool exit_after) {
   uv_loop_t loop;
   uv_loop_init(&loop);
@@ -155,7 +155,7 @@ static void owner_main(int fd, unsigned disable, bool freeze, bool exit_after) {
   dprintf(fd, "pid %d\npid %d\n", pk_proc_pid(p1), pk_proc_pid(p2));
   for (int i = 0; i < w.n; i++)
     dprintf(fd, "pid %d\n", w.pid[i]);
-  dprintf(fd, "guardian %d\ndone\n", (int)find_guardian(getpid()));
+  dprintf(fd, "done\n");
   if (exit_after)
     _exit(0);
   for (;;)
@@ -188,13 +188,12 @@ static pid_t start_owner(unsigned disable, bool freeze, bool exit_after,
   while (fgets(line, sizeof(line), f) != NULL && strcmp(line, "done\n")) {
     if (sscanf(line, "pid %d", &v) == 1 && o->n < MAXP)
       o->pidfd[o->n++] = pkt_pidfd(v);
-    else if (sscanf(line, "guardian %d", &v) == 1 && v > 0)
-      o->guardian = v;
     else
       fail_msg("owner: %s", line);
   }
   fclose(f);
-  assert_true(o->guardian > 0);
+  o->guardian = find_guardian(pid);
+  assert_true(o->guardian > 0); /* and so not a child of the owner */
   o->pidfd[o->n++] = pkt_pidfd(o->guardian);
   return pid;
 }

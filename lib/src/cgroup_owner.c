@@ -29,9 +29,8 @@ static struct {
   pid_t pid; /* the process this state belongs to (forks start over) */
   char *dir;
   bool guarded;
-  pid_t guardian;
   int pipe_wr;
-} owner = {0, NULL, false, 0, -1};
+} owner = {0, NULL, false, -1};
 
 /* pid (field 1) and start time (field 22) of a /proc/<pid>/stat file. */
 static int read_stat(const char *path, long *pid, unsigned long long *start) {
@@ -178,15 +177,8 @@ int pk__owner_cgroup(bool guard, unsigned disable, const char **dir,
     rc = owner_create(&self, msg);
     owner.pid = rc == 0 ? getpid() : 0;
   }
-  if (owner.guarded && pk__guardian_gone(owner.guardian)) {
-    if (owner.pipe_wr >= 0) /* someone killed it: start another */
-      close(owner.pipe_wr);
-    owner.pipe_wr = -1;
-    owner.guarded = false;
-  }
   if (rc == 0 && guard && !owner.guarded) {
-    rc = pk__guardian_start(owner.dir, disable, &owner.pipe_wr, &owner.guardian,
-                            msg);
+    rc = pk__guardian_start(owner.dir, disable, &owner.pipe_wr, msg);
     owner.guarded = rc == 0;
   }
   *dir = owner.dir;

@@ -81,14 +81,12 @@ int pk__owner_cgroup(bool guard, unsigned disable, const char **dir,
                      char **msg);
 
 /* ---- the guardian (guardian.c) ----
- * Start the guardian of the per-owner cgroup dir; *pid gets its pid. With
- * a pidfd of this process it needs nothing more; otherwise *pipe_wr gets
- * the write end of the pipe whose EOF tells it we are gone (close-on-exec;
- * the caller keeps it for the life of the process). */
+ * Start the guardian of the per-owner cgroup dir. With a pidfd of this
+ * process it needs nothing more; otherwise *pipe_wr gets the write end of
+ * the pipe whose EOF tells it we are gone (close-on-exec; the caller
+ * keeps it for the life of the process). */
 int pk__guardian_start(const char *dir, unsigned disable, int *pipe_wr,
-                       pid_t *pid, char **msg);
-/* True (and reaped) if our guardian pid has exited, e.g. was killed. */
-bool pk__guardian_gone(pid_t pid);
+                       char **msg);
 
 /* ---- cgroup-v2 subtrees (cgroup_tree.c) ----
  * A cgroup directory and every cgroup below it (runs may make their own).

@@ -11,11 +11,13 @@
  * there (fallback: freeze + SIGKILL loop), removes the leaves deepest
  * first, then the directory, and exits.
  *
- * It is our child with exit signal 0 in its own session: no SIGCHLD, not
- * seen by a host's wait()/waitpid(-1) (only __WALL sees it), not in the
- * terminal's process group. It gets /dev/null and two pipes as fds 0-2
- * and nothing else of ours. Protocol: ARGV0 1 pidfd|pipe kill|freeze DIR,
- * fd 0 the owner handle, fd 1 the ready pipe ("ok" or an error line). */
+ * It is not our child: the helper forks once more and the first process
+ * exits at once (we reap it), so the guardian is adopted by init, or by
+ * the nearest child subreaper above us (then a host that is itself a
+ * subreaper adopts it). It runs in a session of its own (out of reach of
+ * the terminal's signals) with /dev/null and two pipes as fds 0-2 and
+ * nothing else of ours. Protocol: ARGV0 1 pidfd|pipe kill|freeze DIR,
+ * fd 0 the owner handle, fd 1 the ready pipe ("ok", or an error line). */
 #include "group.h"
 #include "spawner.h"
 
@@ -30,7 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #ifndef PK_GUARDIAN_INSTALLED
@@ -149,13 +150,6 @@ static int owner_handle(unsigned disable, int *hold, int *wr, char **msg) {
   return 0;
 }
 
-bool pk__guardian_gone(pid_t pid) {
-  siginfo_t si;
-  memset(&si, 0, sizeof(si));
-  int rc = waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | __WALL);
-  return (rc == 0 && si.si_pid == pid) || (rc < 0 && errno == ECHILD);
-}
-
 /* Read the guardian's first line: "ok", or why it cannot guard. */
 static int await_ready(int fd, const char *path, char **msg) {
   char buf[512];
@@ -178,8 +172,7 @@ typedef struct gspawn {
   int hold, wr, ready[2], null;
 } gspawn;
 
-static int spawn_it(gspawn *s, const char *dir, unsigned disable, pid_t *pid,
-                    char **msg) {
+static int spawn_it(gspawn *s, const char *dir, unsigned disable, char **msg) {
   bool pipe_mode = s->wr >= 0;
   bool use_kill = pk__cgroup_has_kill() && !(disable & PK_NO_CGROUP_KILL);
   char *argv[7], **a = argv;
@@ -200,7 +193,6 @@ static int spawn_it(gspawn *s, const char *dir, unsigned disable, pid_t *pid,
   plan.fd[1] = s->ready[1];
   plan.fd[2] = s->null;
   plan.setsid = true;
-  plan.no_exit_signal = true;
   plan.cgroup_dirfd = -1;
   plan.disable = disable & (PK_NO_CLONE3 | PK_NO_PIDFD | PK_NO_CLOSE_RANGE);
   pk__spawn_out so;
@@ -213,19 +205,19 @@ static int spawn_it(gspawn *s, const char *dir, unsigned disable, pid_t *pid,
                        strerror(so.err));
     return rc;
   }
+  /* The helper forks the guardian and exits; reap it. ECHILD: a host
+   * that ignores SIGCHLD (or reaps with waitpid(-1)) took it first. */
+  if ((rc = await_ready(s->ready[0], s->path, msg)) != 0)
+    kill(so.pid, SIGKILL);
+  siginfo_t si;
+  pk__waitid(so.pid, so.pidfd, &si, WEXITED);
   if (so.pidfd >= 0)
     close(so.pidfd);
-  *pid = so.pid;
-  if ((rc = await_ready(s->ready[0], s->path, msg)) != 0) {
-    kill(so.pid, SIGKILL);
-    siginfo_t si;
-    waitid(P_PID, (id_t)so.pid, &si, WEXITED | __WALL);
-  }
   return rc;
 }
 
 int pk__guardian_start(const char *dir, unsigned disable, int *pipe_wr,
-                       pid_t *pid, char **msg) {
+                       char **msg) {
   gspawn s = {NULL, NULL, -1, -1, {-1, -1}, -1};
   int rc = guardian_program(&s.path, &s.arg, msg);
   if (rc == 0)
@@ -236,7 +228,7 @@ int pk__guardian_start(const char *dir, unsigned disable, int *pipe_wr,
     rc = errno == EMFILE || errno == ENFILE ? PK_ELIMIT : PK_EIO;
   }
   if (rc == 0)
-    rc = spawn_it(&s, dir, disable, pid, msg);
+    rc = spawn_it(&s, dir, disable, msg);
   int fds[] = {s.hold, s.ready[0], s.ready[1], s.null};
   for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
     if (fds[i] >= 0)
@@ -287,6 +279,12 @@ int pk_guardian_main(int argc, char **argv) {
     snprintf(what, sizeof(what), "cannot open %.256s: ", dir);
     say(what, strerror(errno));
     return 1;
+  }
+  pid_t pid = fork(); /* so that we are not the owner's child */
+  if (pid != 0) {
+    if (pid < 0)
+      say("cannot fork: ", strerror(errno));
+    return pid < 0 ? 1 : 0;
   }
   say("ok", "");
   dup2(2, 1); /* the owner reads EOF from here on */

@@ -43,10 +43,9 @@ typedef struct pk__spawn_plan {
   const gid_t *groups;
   size_t ngroups;
   bool pdeathsig;
-  bool no_exit_signal; /* exit signal 0: no SIGCHLD, unseen by wait() */
-  int cgroup_dirfd;    /* -1: none. clone3 CLONE_INTO_CGROUP, else the
+  int cgroup_dirfd; /* -1: none. clone3 CLONE_INTO_CGROUP, else the
                        child writes itself into its cgroup.procs */
-  unsigned disable;    /* PK_NO_* */
+  unsigned disable; /* PK_NO_* */
 } pk__spawn_plan;
 
 typedef struct pk__spawn_out {

@@ -428,13 +428,16 @@ typedef struct pk_real_opts {
    * (once per process, also after fork); a start failure fails that run
    * (see pk_real_runner_new) and is retried at the next. Cost: one spawn
    * of the helper at the first guarded run, nothing per run after that;
-   * one idle process per owner. The guardian is our child with exit
-   * signal 0 in a session of its own: no SIGCHLD, not reported by wait()
-   * or waitpid(-1) (only __WALL sees it), outside the terminal's process
-   * group; it holds a pidfd of this process (no pidfd_open, or
-   * PK_NO_PIDFD: a close-on-exec pipe, whose EOF an exec or a close of
-   * all descriptors would also trigger) and nothing else of ours. A
-   * process that execs keeps its guardian until the new image exits.
+   * one idle process per owner. The guardian is not our child (the
+   * helper forks once more and we reap the first process): it is
+   * adopted by init, or by the nearest child subreaper above us (so a
+   * host that is itself a subreaper adopts it), and sits in a session
+   * of its own, out of reach of the terminal's signals. It holds a pidfd
+   * of this process (no pidfd_open, or PK_NO_PIDFD: a close-on-exec
+   * pipe, whose EOF an exec or a close of all descriptors would also
+   * trigger) and nothing else of ours. A process that execs keeps its
+   * guardian until the new image exits; a guardian that is killed is
+   * not replaced.
    * PK_NO_CGROUP_KILL of the runner that starts it makes it use the
    * freeze + SIGKILL fallback. */
   bool kill_on_owner_death;
