@@ -24,8 +24,9 @@ typedef struct pk__group {
 } pk__group;
 
 /* The cgroup-v2 directory per-owner cgroups go under (this process's own
- * cgroup), or NULL if there is no usable hierarchy. Probed once; changes
- * nothing on the host (read-only queries such as pk caps rely on it). */
+ * cgroup), or NULL if there is no usable hierarchy. Probed once, with a
+ * throwaway cgroup of its own; it never sweeps (read-only queries such as
+ * pk caps rely on that). */
 PK_EXTERN const char *pk__cgroup_base(void);
 /* cgroup.kill exists on this kernel (probed with the base). */
 bool pk__cgroup_has_kill(void);

@@ -207,7 +207,9 @@ static int spawn_it(gspawn *s, const char *dir, unsigned disable, char **msg) {
   }
   /* The helper forks the guardian and exits; reap it. ECHILD: a host
    * that ignores SIGCHLD (or reaps with waitpid(-1)) took it first. */
-  if ((rc = await_ready(s->ready[0], s->path, msg)) != 0)
+  if ((rc = await_ready(s->ready[0], s->path, msg)) != 0 && so.pidfd >= 0)
+    syscall(SYS_pidfd_send_signal, so.pidfd, SIGKILL, NULL, 0);
+  else if (rc != 0) /* unreaped (unless the host ignores SIGCHLD) */
     kill(so.pid, SIGKILL);
   siginfo_t si;
   pk__waitid(so.pid, so.pidfd, &si, WEXITED);
