@@ -283,11 +283,12 @@ int pk_guardian_main(int argc, char **argv) {
     return 1;
   }
   pid_t pid = fork(); /* so that we are not the owner's child */
-  if (pid != 0) {
-    if (pid < 0)
-      say("cannot fork: ", strerror(errno));
-    return pid < 0 ? 1 : 0;
+  if (pid < 0) {
+    say("cannot fork: ", strerror(errno));
+    return 1;
   }
+  if (pid > 0) /* the owner waits for this one: leave at once */
+    _exit(0);
   say("ok", "");
   dup2(2, 1); /* the owner reads EOF from here on */
   wait_owner(0, strcmp(argv[2], "pipe") == 0);
