@@ -445,7 +445,7 @@ static void bench_guardian(const opts *o, pk_ctx *c, const char *self) {
          o->batches, per, o->batches);
   printf("guardian_first_run_us_plain: %.2f\n", fp);
   printf("guardian_first_run_us: %.2f\n", fg);
-  printf("guardian_us_start: %.2f\n", fg - fp);
+  printf("guardian_us_first_run: %.2f\n", fg - fp);
   printf("guardian_first_run_ratio: %.3f\n", fg / fp);
   printf("guardian_run_us_plain: %.2f\n", rp);
   printf("guardian_run_us: %.2f\n", rg);
