@@ -11,7 +11,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,22 +103,26 @@ static int freeze_leaf_of(pid_t pid) {
 /* The guardian of owner: not the owner's child (it double-forks), so,
  * this test being a child subreaper, one of ours; its command line names
  * the owner's cgroup pk-<owner>-... Or 0. */
-static pid_t find_guardian(pid_t owner) {
-  char path[128], cmd[4096], want[32];
+static bool pid_is_guardian_of(pid_t pid, pid_t owner) {
+  char path[64], cmd[4096], want[32];
   int wlen = snprintf(want, sizeof(want), "/pk-%d-", (int)owner);
+  snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? read(fd, cmd, sizeof(cmd)) : -1;
+  if (fd >= 0)
+    close(fd);
+  return n > 0 && memmem(cmd, (size_t)n, want, (size_t)wlen) != NULL;
+}
+
+static pid_t find_guardian(pid_t owner) {
+  char path[128];
   snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
   FILE *f = fopen(path, "re");
   long pid;
   pid_t found = 0;
-  while (f != NULL && found == 0 && fscanf(f, "%ld", &pid) == 1) {
-    snprintf(path, sizeof(path), "/proc/%ld/cmdline", pid);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    ssize_t n = fd >= 0 ? read(fd, cmd, sizeof(cmd)) : -1;
-    if (fd >= 0)
-      close(fd);
-    if (n > 0 && memmem(cmd, (size_t)n, want, (size_t)wlen) != NULL)
+  while (f != NULL && found == 0 && fscanf(f, "%ld", &pid) == 1)
+    if (pid_is_guardian_of((pid_t)pid, owner))
       found = (pid_t)pid;
-  }
   if (f != NULL)
     fclose(f);
   return found;
@@ -276,6 +282,75 @@ static void normal_exit_kills_tree_and_guardian_exits(void **state) {
   owner_death(PK_NO_PIDFD, false, true);
 }
 
+static void *guarded_run(void *arg) {
+  pk_cmd *cmd = pkt_fixture("exit", "0", NULL);
+  intptr_t rc = pk_output(arg, cmd, NULL);
+  pk_cmd_free(cmd);
+  return (void *)rc;
+}
+
+/* In a forked owner: 4 threads make their first guarded runs at once.
+ * Exit 0 when all succeeded; the test counts the guardians. */
+static int threads_owner(void) {
+  pk_real_opts o = {.mechanism = PK_MECH_CGROUP_V2,
+                    .kill_on_owner_death = true};
+  pk_runner *r;
+  pthread_t t[4];
+  if (pk_real_runner_new(&o, &r) != 0)
+    return 1;
+  for (int i = 0; i < 4; i++)
+    if (pthread_create(&t[i], NULL, guarded_run, r) != 0)
+      return 2;
+  int bad = 0;
+  for (int i = 0; i < 4; i++) {
+    void *rc;
+    pthread_join(t[i], &rc);
+    bad += rc != NULL;
+  }
+  return bad ? 3 : 0;
+}
+
+static void one_guardian_for_many_threads(void **state) {
+  (void)state;
+  if (!have_cgroup)
+    skip();
+  pkt_snapshot snap;
+  pkt_snapshot_take(&snap);
+  int go[2];
+  assert_int_equal(pipe2(go, O_CLOEXEC), 0);
+  pid_t owner = fork();
+  assert_true(owner >= 0);
+  if (owner == 0) {
+    int rc = threads_owner();
+    char c = (char)rc;
+    if (write(go[1], &c, 1) != 1)
+      _exit(9);
+    for (;;)
+      pause(); /* until the test kills us */
+  }
+  close(go[1]);
+  char c = 9;
+  assert_int_equal(read(go[0], &c, 1), 1);
+  close(go[0]);
+  assert_int_equal(c, 0);
+  char path[128];
+  snprintf(path, sizeof(path), "/proc/self/task/%d/children", (int)getpid());
+  FILE *f = fopen(path, "re");
+  int matching = 0, fds[1] = {-1};
+  long pid;
+  while (f != NULL && fscanf(f, "%ld", &pid) == 1)
+    if (pid_is_guardian_of((pid_t)pid, owner) && matching++ == 0)
+      fds[0] = pkt_pidfd((pid_t)pid);
+  if (f != NULL)
+    fclose(f);
+  assert_int_equal(matching, 1); /* one guardian, however many threads */
+  assert_int_equal(kill(owner, SIGKILL), 0);
+  assert_int_equal(waitpid(owner, NULL, 0), owner);
+  assert_int_equal(pkt_wait_pidfds(fds, 1, 10000), 0);
+  assert_int_equal(owner_dirs(owner), 0);
+  pkt_snapshot_check(&snap);
+}
+
 /* In a forked child: a guarded run with PK_GUARDIAN set to env (NULL:
  * unset) must fail with PK_ENOENT naming want; exit 0 when it does. */
 static int missing_helper_child(const char *env, const char *want) {
@@ -394,6 +469,7 @@ int main(void) {
       cmocka_unit_test(sigkill_kills_tree_on_fallbacks),
       cmocka_unit_test(normal_exit_kills_tree_and_guardian_exits),
       cmocka_unit_test(pk_run_tree_dies_with_pk),
+      cmocka_unit_test(one_guardian_for_many_threads),
       cmocka_unit_test(missing_helper_is_a_typed_error),
       cmocka_unit_test(process_group_is_unsupported),
   };
