@@ -1,8 +1,11 @@
 /* pk-bench: processkit against raw C baselines, measured in the same run.
  *
- *   pk-bench [--fixture PATH] [--only spawn|mem|capture] [--iters N]
- *            [--batches B] [--capture-bytes N] [--capture-rounds R]
+ *   pk-bench [--fixture PATH] [--only spawn|mem|capture|guardian]
+ *            [--iters N] [--batches B] [--capture-bytes N]
+ *            [--capture-rounds R]
  *   pk-bench --loop raw|pk|pgroup|fork N     (for strace / perf stat)
+ *   pk-bench --first-run plain|guarded       (one fresh process's first
+ *                                             run, in us; for guardian)
  *
  * Prints `name: value` lines. Every pk figure has a baseline measured in
  * the same process, interleaved in batches so a noisy machine hurts both
@@ -13,6 +16,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
@@ -368,6 +372,88 @@ static void bench_capture(const opts *o, pk_ctx *c) {
   fflush(stdout);
 }
 
+/* ---------------------------------------------------- guardian section */
+
+/* kill_on_owner_death costs one spawn of the guardian at a process's
+ * first guarded run, and (nearly) nothing per run after that. The first
+ * run is measured in fresh processes (this program re-executed with
+ * --first-run), against the first unguarded run of a fresh process. */
+static int first_run_mode(const char *kind) {
+  pk_real_opts o = {.kill_on_owner_death = strcmp(kind, "guarded") == 0};
+  pk_runner *r;
+  pk_cmd *cmd;
+  if (pk_real_runner_new(&o, &r) != 0 || pk_cmd_new("/bin/true", &cmd) != 0)
+    die("cannot create the runner (kill_on_owner_death needs cgroup_v2)");
+  double t0 = now_s();
+  pk_spawn(r, cmd, NULL);
+  printf("%.2f\n", (now_s() - t0) * 1e6);
+  pk_cmd_free(cmd);
+  pk_runner_free(r);
+  return 0;
+}
+
+static double time_first_run(const char *self, const char *kind) {
+  char *const argv[] = {(char *)self, "--first-run", (char *)kind, NULL};
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0)
+    die("pipe2: %s", strerror(errno));
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+  pid_t pid;
+  int rc = posix_spawn(&pid, self, &fa, NULL, argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (rc != 0)
+    die("posix_spawn %s: %s", self, strerror(rc));
+  close(p[1]);
+  char buf[64] = "";
+  ssize_t n = read(p[0], buf, sizeof(buf) - 1);
+  buf[n > 0 ? n : 0] = '\0';
+  close(p[0]);
+  wait_ok(pid, "pk-bench --first-run");
+  return strtod(buf, NULL);
+}
+
+static void bench_guardian(const opts *o, pk_ctx *c, const char *self) {
+  if (pk_mechanism_best() != PK_MECH_CGROUP_V2) {
+    printf("guardian: skipped (needs cgroup_v2)\n");
+    return;
+  }
+  double first[2][MAX_BATCHES], run[2][MAX_BATCHES];
+  pk_real_opts go = {.kill_on_owner_death = true};
+  pk_runner *guarded;
+  if (pk_real_runner_new(&go, &guarded) != 0)
+    die("cannot create a guarded runner");
+  pk_spawn(guarded, c->true_cmd, NULL); /* this process's guardian */
+  int per = o->iters / o->batches / 4 > 0 ? o->iters / o->batches / 4 : 1;
+  for (int b = 0; b < o->batches; b++) {
+    first[0][b] = time_first_run(self, "plain");
+    first[1][b] = time_first_run(self, "guarded");
+    double t0 = now_s();
+    for (int i = 0; i < per; i++)
+      pk_spawn(c->runner, c->true_cmd, NULL);
+    double t1 = now_s();
+    for (int i = 0; i < per; i++)
+      pk_spawn(guarded, c->true_cmd, NULL);
+    run[0][b] = (t1 - t0) * 1e6 / per;
+    run[1][b] = (now_s() - t1) * 1e6 / per;
+  }
+  pk_runner_free(guarded);
+  double fp = median(first[0], o->batches), fg = median(first[1], o->batches);
+  double rp = median(run[0], o->batches), rg = median(run[1], o->batches);
+  printf("guardian_iters: %d fresh processes, %d x %d runs per variant\n",
+         o->batches, per, o->batches);
+  printf("guardian_first_run_us_plain: %.2f\n", fp);
+  printf("guardian_first_run_us: %.2f\n", fg);
+  printf("guardian_us_first_run: %.2f\n", fg - fp);
+  printf("guardian_first_run_ratio: %.3f\n", fg / fp);
+  printf("guardian_run_us_plain: %.2f\n", rp);
+  printf("guardian_run_us: %.2f\n", rg);
+  printf("guardian_us_per_run: %.2f\n", rg - rp);
+  printf("guardian_run_ratio: %.3f\n", rg / rp);
+  fflush(stdout);
+}
+
 /* ------------------------------------------------------------- main */
 
 /* A bare loop of one kind of spawn, to run under strace -c or perf. */
@@ -381,6 +467,15 @@ static int loop_mode(const char *kind, int n, pk_ctx *c) {
     die("--loop raw|pk|pgroup|fork N");
   printf("loop_%s_us: %.2f\n", kind, time_spawns(v, n, c));
   return 0;
+}
+
+static const char *self_path(void) {
+  static char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if (n <= 0)
+    die("readlink /proc/self/exe: %s", strerror(errno));
+  self[n] = '\0';
+  return self;
 }
 
 static long num_arg(const char *s, long lo, long hi, const char *what) {
@@ -402,7 +497,7 @@ int main(int argc, char **argv) {
             .batches = 10,
             .capture_bytes = 1024 * MIB,
             .capture_rounds = 5};
-  const char *loop = NULL;
+  const char *loop = NULL, *first_run = NULL;
   long loop_n = 0;
   for (int i = 1, step = 2; i < argc; i += step, step = 2) {
     const char *a = argv[i];
@@ -421,6 +516,8 @@ int main(int argc, char **argv) {
       o.capture_bytes = (uint64_t)num_arg(v, 1, 1L << 40, "--capture-bytes");
     else if (strcmp(a, "--capture-rounds") == 0)
       o.capture_rounds = (int)num_arg(v, 1, MAX_BATCHES, "--capture-rounds");
+    else if (strcmp(a, "--first-run") == 0)
+      first_run = v;
     else if (strcmp(a, "--loop") == 0 && i + 2 < argc) {
       loop = v;
       loop_n = num_arg(argv[i + 2], 1, 10000000, "loop count");
@@ -429,9 +526,14 @@ int main(int argc, char **argv) {
       die("unknown option %s", a);
   }
   if (o.only != NULL && strcmp(o.only, "spawn") != 0 &&
-      strcmp(o.only, "mem") != 0 && strcmp(o.only, "capture") != 0)
-    die("--only spawn|mem|capture");
+      strcmp(o.only, "mem") != 0 && strcmp(o.only, "capture") != 0 &&
+      strcmp(o.only, "guardian") != 0)
+    die("--only spawn|mem|capture|guardian");
   signal(SIGPIPE, SIG_IGN);
+  if (getenv("PK_GUARDIAN") == NULL)
+    setenv("PK_GUARDIAN", PK_BENCH_GUARDIAN, 1);
+  if (first_run != NULL)
+    return first_run_mode(first_run);
   pk_ctx c;
   pk_ctx_init(&c);
   int rc = 0;
@@ -444,6 +546,8 @@ int main(int argc, char **argv) {
       bench_mem(&o, &c);
     if (want(&o, "capture"))
       bench_capture(&o, &c);
+    if (want(&o, "guardian"))
+      bench_guardian(&o, &c, self_path());
   }
   pk_ctx_free(&c);
   return rc;

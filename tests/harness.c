@@ -2,12 +2,15 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -110,6 +113,26 @@ int pkt_reap_children(void) {
   return reaped;
 }
 
+/* cgroup directories below dirfd, at every depth. */
+static int count_subdirs(int at) {
+  int fd = openat(at, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+  if (d == NULL)
+    return 0;
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_type != DT_DIR || e->d_name[0] == '.')
+      continue;
+    int sub = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    n += 1 + (sub >= 0 ? count_subdirs(sub) : 0);
+    if (sub >= 0)
+      close(sub);
+  }
+  closedir(d);
+  return n;
+}
+
 int pkt_count_cgroups(void) {
   const char *base = pk__cgroup_base();
   if (base == NULL)
@@ -117,13 +140,20 @@ int pkt_count_cgroups(void) {
   DIR *d = opendir(base);
   if (d == NULL)
     return -1;
-  /* Only this process's leaves: other test programs run in parallel. */
+  /* Only this process's per-owner cgroups (pk-<pid>-<start>-<ns>): other
+   * test programs run in parallel. The per-owner directory itself lives
+   * as long as the process; what runs leave behind is below it. */
   char mine[32];
   int n = 0, len = snprintf(mine, sizeof(mine), "pk-%d-", (int)getpid());
   struct dirent *e;
-  while ((e = readdir(d)) != NULL)
-    if (strncmp(e->d_name, mine, (size_t)len) == 0)
-      n++;
+  while ((e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, mine, (size_t)len) != 0)
+      continue;
+    int fd = openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    n += fd >= 0 ? count_subdirs(fd) : 0;
+    if (fd >= 0)
+      close(fd);
+  }
   closedir(d);
   return n;
 }
@@ -214,4 +244,44 @@ int pkt_mechanisms(pk_mechanism *out) {
     out[n++] = PK_MECH_CGROUP_V2;
   out[n++] = PK_MECH_PROCESS_GROUP;
   return n;
+}
+
+int pkt_pidfd(pid_t pid) {
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0)
+    fail_msg("pidfd_open(%d): %s", (int)pid, strerror(errno));
+  return fd;
+}
+
+int pkt_wait_pidfds(int *fds, int n, int ms) {
+  struct pollfd *pfd = calloc((size_t)n + 1, sizeof(*pfd));
+  assert_non_null(pfd);
+  uint64_t deadline = pkt_now_ms() + (uint64_t)ms;
+  int left = n;
+  while (left > 0 && pkt_now_ms() < deadline) {
+    int k = 0;
+    for (int i = 0; i < n; i++)
+      if (fds[i] >= 0)
+        pfd[k++] = (struct pollfd){.fd = fds[i], .events = POLLIN};
+    if (poll(pfd, (nfds_t)k, 100) < 0 && errno != EINTR)
+      break;
+    for (int i = 0, j = 0; i < n; i++) {
+      if (fds[i] < 0)
+        continue;
+      if (pfd[j++].revents != 0) {
+        close(fds[i]);
+        fds[i] = -1;
+        left--;
+      }
+    }
+  }
+  for (int i = 0; i < n; i++) {
+    if (fds[i] >= 0) {
+      syscall(SYS_pidfd_send_signal, fds[i], SIGKILL, NULL, 0);
+      close(fds[i]);
+      fds[i] = -1;
+    }
+  }
+  free(pfd);
+  return left;
 }

@@ -35,11 +35,20 @@ void pkt_snapshot_check(const pkt_snapshot *s);
 int pkt_count_children(void);
 /* Reap exited children by pid (never waitpid(-1)); returns how many. */
 int pkt_reap_children(void);
-/* Number of this process's pk-<pid>-* leaves under the cgroup-v2 base
- * (-1: no cgroup v2). */
+/* Number of cgroup directories (leaves and anything nested in them)
+ * inside this process's per-owner cgroup pk-<pid>-* under the cgroup-v2
+ * base (-1: no cgroup v2). */
 int pkt_count_cgroups(void);
 /* True if pid is alive and not a zombie. */
 int pkt_pid_alive(pid_t pid);
+
+/* A pidfd of pid (fails the test if there is none). */
+int pkt_pidfd(pid_t pid);
+/* Wait (event-driven, at most ms) until every pidfd reports an exit;
+ * returns how many did not. Those are then SIGKILLed (a test only passes
+ * pidfds of processes it started) so a failure leaves nothing behind.
+ * Closes every fd and sets it to -1. */
+int pkt_wait_pidfds(int *fds, int n, int ms);
 
 /* A command for the fixture: pkt_fixture("echo", "a", "b", NULL). */
 pk_cmd *pkt_fixture(const char *mode, ...);

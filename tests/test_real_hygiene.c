@@ -76,25 +76,11 @@ static int count_fds(void) {
   return n - 1; /* the directory's own fd */
 }
 
-const char *pk__cgroup_base(void); /* internal */
-
-/* pk cgroup directories of this process (pk-<pid>-<n>): unlike the
- * harness count, not disturbed by other test programs running at the
- * same time. 0 when there is no cgroup base. */
+/* Leaves of this process (below its per-owner cgroup), 0 without a
+ * cgroup base. */
 static int own_cgroups(void) {
-  const char *base = pk__cgroup_base();
-  DIR *d = base ? opendir(base) : NULL;
-  if (d == NULL)
-    return 0;
-  char prefix[32];
-  int plen = snprintf(prefix, sizeof(prefix), "pk-%d-", (int)getpid());
-  int n = 0;
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL)
-    if (strncmp(e->d_name, prefix, (size_t)plen) == 0)
-      n++;
-  closedir(d);
-  return n;
+  int n = pkt_count_cgroups();
+  return n < 0 ? 0 : n;
 }
 
 /* ------------------------------------------------------------------ R9 */

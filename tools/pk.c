@@ -99,6 +99,8 @@ static void fill_closed_std_fds(void) {
 }
 
 int main(int argc, char **argv) {
+  if (argc >= 2 && strcmp(argv[1], "__guardian") == 0) /* pk run's own */
+    return pk_guardian_main(argc - 1, argv + 1);
   fill_closed_std_fds();
   signal(SIGPIPE, SIG_IGN);
   if (argc >= 2 && strcmp(argv[1], "run") == 0)

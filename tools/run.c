@@ -247,6 +247,20 @@ static int drive(pk_runner *runner, const pk_cmd *cmd, run_state *st,
   return rc;
 }
 
+/* With cgroup_v2 the whole tree dies with pk, however pk ends: pk
+ * re-executes itself as the guardian (`pk __guardian`). */
+static int new_runner(pk_mechanism m, pk_runner **out) {
+  pk_real_opts o = {.mechanism = m};
+  char self[4096];
+  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+  if ((m == PK_MECH_AUTO ? pk_mechanism_best() : m) == PK_MECH_CGROUP_V2 &&
+      n > 0) {
+    self[n] = '\0';
+    o.kill_on_owner_death = pk_guardian_use(self, "__guardian") == 0;
+  }
+  return pk_real_runner_new(&o, out);
+}
+
 int cmd_run(int argc, char **argv) {
   run_args a = {0};
   int status = parse_run(argc, argv, &a);
@@ -268,7 +282,7 @@ int cmd_run(int argc, char **argv) {
    * background: neither may stop pk. The child gets default handlers. */
   signal(SIGTTOU, SIG_IGN);
   signal(SIGTTIN, SIG_IGN);
-  int rc = pk_real_runner_new(NULL, &runner);
+  int rc = new_runner(a.mech, &runner);
   if (rc == 0)
     rc = build_cmd(&a, &cmd);
   if (rc == 0)

@@ -57,7 +57,7 @@ int pk__mechanism_resolve(pk_mechanism want, pk_mechanism *out) {
   return rc;
 }
 
-int pk__group_create(pk__group *g, pk_mechanism m, unsigned disable,
+int pk__group_create(pk__group *g, pk_mechanism m, unsigned disable, bool guard,
                      char **msg) {
   memset(g, 0, sizeof(*g));
   g->dirfd = g->eventsfd = -1;
@@ -65,7 +65,11 @@ int pk__group_create(pk__group *g, pk_mechanism m, unsigned disable,
   g->disable = disable;
   *msg = NULL;
   if (m == PK_MECH_CGROUP_V2)
-    return pk__cgroup_create(g, msg);
+    return pk__cgroup_create(g, guard, msg);
+  if (m == PK_MECH_PROCESS_GROUP && guard) {
+    *msg = pk__sprintf("kill_on_owner_death needs the cgroup_v2 mechanism");
+    return PK_EUNSUPPORTED;
+  }
   if (m == PK_MECH_PROCESS_GROUP)
     return 0;
   *msg = pk__sprintf("mechanism %s is not supported on this platform",

@@ -4,8 +4,6 @@
 
 #include "internal.h"
 
-#define PK__MAX_ESCAPEES 64
-
 typedef struct pk__group {
   pk_mechanism mech;
   unsigned disable;
@@ -16,22 +14,29 @@ typedef struct pk__group {
   /* process_group */
   pid_t pgid, leader;
   /* descendants that left the process group (setsid/setpgid), found by
-   * walking the live leader's tree; pidfds where available */
-  pid_t esc_pid[PK__MAX_ESCAPEES];
-  int esc_fd[PK__MAX_ESCAPEES];
-  int nesc;
-  bool esc_overflow;
+   * walking the live leader's tree; pidfds where available. Grown as
+   * needed; one that cannot be tracked (no memory) is signalled at once
+   * and counted in esc_untracked. esc_found: how many in all, kept after
+   * destroy for the result. */
+  pid_t *esc_pid;
+  int *esc_fd;
+  int nesc, esc_cap, esc_untracked, esc_found;
 } pk__group;
 
-/* The cgroup-v2 directory new leaves go under (this process's own
- * cgroup), or NULL if there is no usable hierarchy. Probed once. */
+/* The cgroup-v2 directory per-owner cgroups go under (this process's own
+ * cgroup), or NULL if there is no usable hierarchy. Probed once, with a
+ * throwaway cgroup of its own; it never sweeps (read-only queries such as
+ * pk caps rely on that). */
 PK_EXTERN const char *pk__cgroup_base(void);
+/* cgroup.kill exists on this kernel (probed with the base). */
+bool pk__cgroup_has_kill(void);
 
 /* Resolve AUTO and check availability. */
 int pk__mechanism_resolve(pk_mechanism want, pk_mechanism *out);
 
-/* Create a fresh private group. On failure fills *msg (heap). */
-int pk__group_create(pk__group *g, pk_mechanism m, unsigned disable,
+/* Create a fresh private group; guard: the guardian watches this process
+ * (cgroup_v2 only). On failure fills *msg (heap). */
+int pk__group_create(pk__group *g, pk_mechanism m, unsigned disable, bool guard,
                      char **msg);
 /* The leader of the group has been spawned. */
 void pk__group_set_leader(pk__group *g, pid_t pid);
@@ -52,7 +57,7 @@ bool pk__group_empty(pk__group *g);
 void pk__group_destroy(pk__group *g);
 
 /* Backend entry points (group_cgroup.c, group_pgroup.c). */
-int pk__cgroup_create(pk__group *g, char **msg);
+int pk__cgroup_create(pk__group *g, bool guard, char **msg);
 int pk__cgroup_signal(pk__group *g, int sig);
 int pk__cgroup_kill_all(pk__group *g, int timeout_ms);
 bool pk__cgroup_empty(pk__group *g);
@@ -65,5 +70,38 @@ void pk__pgroup_kill(pk__group *g, bool leader_alive);
 /* Wait until no member or escapee still runs (no signals sent). */
 int pk__pgroup_wait_gone(pk__group *g, int timeout_ms);
 void pk__pgroup_destroy(pk__group *g);
+
+/* ---- the per-owner cgroup (cgroup_owner.c) ----
+ * Every leaf of this process lives in base/pk-<pid>-<start>-<pidns>, the
+ * identity of the owning process (start time: field 22 of
+ * /proc/<pid>/stat; pidns: inode of /proc/self/ns/pid). The first call
+ * sweeps the cgroups of owners that are provably dead, then creates ours;
+ * with guard it also starts the guardian (once per process). *dir is
+ * borrowed for the life of the process. On failure fills *msg (heap). */
+int pk__owner_cgroup(bool guard, unsigned disable, const char **dir,
+                     char **msg);
+
+/* ---- the guardian (guardian.c) ----
+ * Start the guardian of the per-owner cgroup dir. With a pidfd of this
+ * process it needs nothing more; otherwise *pipe_wr gets the write end of
+ * the pipe whose EOF tells it we are gone (close-on-exec; the caller
+ * keeps it for the life of the process). */
+int pk__guardian_start(const char *dir, unsigned disable, int *pipe_wr,
+                       char **msg);
+
+/* ---- cgroup-v2 subtrees (cgroup_tree.c) ----
+ * A cgroup directory and every cgroup below it (runs may make their own).
+ * True while a process lives in it or below ("populated 1"), or when
+ * cgroup.events cannot be read. */
+bool pk__cgtree_populated(int eventsfd);
+/* Send sig to every member, at every level. PK_ESRCH when none. */
+int pk__cgtree_signal(int dirfd, int sig);
+/* Kill everything in and below the cgroup, then wait (up to timeout_ms)
+ * until it is empty: cgroup.kill when use_kill, else freeze and SIGKILL
+ * every member until empty. 0, or PK_ETIMEOUT. */
+int pk__cgtree_kill(int dirfd, int eventsfd, bool use_kill, int timeout_ms);
+/* Remove cgroup name (relative to parentfd; AT_FDCWD for a path) and
+ * every cgroup below it, deepest first. 0, or a negative errno code. */
+int pk__cgtree_remove(int parentfd, const char *name);
 
 #endif

@@ -1,6 +1,7 @@
-/* cgroup-v2 backend: each run gets a private leaf cgroup under this
- * process's own cgroup; the child enters it before exec; teardown is
- * cgroup.kill (fallback: freeze, then SIGKILL every member until empty).
+/* cgroup-v2 backend: each run gets a private leaf cgroup in this
+ * process's per-owner cgroup (cgroup_owner.c) under its own cgroup; the
+ * child enters it before exec; teardown is cgroup.kill (fallback: freeze,
+ * then SIGKILL every member until empty), over the leaf's whole subtree.
  */
 #include "group.h"
 
@@ -61,30 +62,6 @@ static char *own_cgroup_path(void) {
   return found;
 }
 
-/* Leaves of processes that died without tearing down (SIGKILL, abort)
- * stay behind as empty directories. Remove those whose creator is gone:
- * rmdir refuses populated ones, and the age check keeps us off a leaf
- * another pid namespace may be about to use. */
-static void sweep_stale(const char *base) {
-  DIR *d = opendir(base);
-  if (d == NULL)
-    return;
-  struct dirent *e;
-  time_t now = time(NULL);
-  while ((e = readdir(d)) != NULL) {
-    long pid;
-    unsigned seq;
-    char tail;
-    if (sscanf(e->d_name, "pk-%ld-%u%c", &pid, &seq, &tail) != 2 || pid <= 0 ||
-        pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH)
-      continue;
-    struct stat st;
-    if (fstatat(dirfd(d), e->d_name, &st, 0) == 0 && now - st.st_mtime > 10)
-      unlinkat(dirfd(d), e->d_name, AT_REMOVEDIR);
-  }
-  closedir(d);
-}
-
 static void cg_probe(void) {
   char *mnt = find_cgroup2_mount();
   char *own = own_cgroup_path();
@@ -98,7 +75,6 @@ static void cg_probe(void) {
   snprintf(killf, sizeof(killf), "%s/cgroup.kill", probe);
   cg_has_kill = access(killf, W_OK) == 0;
   rmdir(probe);
-  sweep_stale(base);
   cg_base = strdup(base);
 out:
   free(mnt);
@@ -110,18 +86,22 @@ const char *pk__cgroup_base(void) {
   return cg_base;
 }
 
+bool pk__cgroup_has_kill(void) {
+  pthread_once(&cg_once, cg_probe);
+  return cg_has_kill;
+}
+
 static int open_in(pk__group *g, const char *file, int flags) {
   return openat(g->dirfd, file, flags | O_CLOEXEC);
 }
 
-int pk__cgroup_create(pk__group *g, char **msg) {
-  const char *base = pk__cgroup_base();
-  if (base == NULL) {
-    *msg = pk__sprintf("no writable cgroup-v2 hierarchy on this host");
-    return PK_EUNSUPPORTED;
-  }
+int pk__cgroup_create(pk__group *g, bool guard, char **msg) {
+  const char *owner;
+  int rc = pk__owner_cgroup(guard, g->disable, &owner, msg);
+  if (rc != 0)
+    return rc;
   unsigned seq = atomic_fetch_add(&cg_seq, 1);
-  g->path = pk__sprintf("%s/pk-%ld-%u", base, (long)getpid(), seq);
+  g->path = pk__sprintf("%s/run-%u", owner, seq);
   if (g->path == NULL)
     return PK_ENOMEM;
   if (mkdir(g->path, 0755) != 0) {
@@ -144,111 +124,40 @@ int pk__cgroup_create(pk__group *g, char **msg) {
   return 0;
 }
 
-/* Read the member pids into a heap array. Returns count or <0. */
-static ssize_t read_procs(pk__group *g, pid_t **out) {
-  *out = NULL;
-  int fd = open_in(g, "cgroup.procs", O_RDONLY);
-  if (fd < 0)
-    return PK__ERR(errno);
-  pk__buf b = {0};
-  char chunk[4096];
-  ssize_t n;
-  while ((n = read(fd, chunk, sizeof(chunk))) > 0)
-    if (pk__buf_append(&b, chunk, (size_t)n) != 0)
-      break;
-  close(fd);
-  size_t cnt = 0;
-  for (size_t i = 0; i < b.len; i++)
-    cnt += b.data[i] == '\n';
-  pid_t *pids = pk__calloc(cnt + 1, sizeof(pid_t));
-  if (pids == NULL) {
-    pk__buf_release(&b);
-    return PK_ENOMEM;
-  }
-  size_t k = 0;
-  for (char *p = b.data; p != NULL && *p != '\0' && k < cnt;) {
-    char *end;
-    long v = strtol(p, &end, 10);
-    if (end == p)
-      break;
-    pids[k++] = (pid_t)v;
-    p = end + (*end == '\n');
-  }
-  pk__buf_release(&b);
-  *out = pids;
-  return (ssize_t)k;
-}
-
-/* Signal every listed member; PK_ESRCH when there were none. */
-static int signal_members(pk__group *g, int sig) {
-  pid_t *pids;
-  ssize_t n = read_procs(g, &pids);
-  if (n < 0)
-    return (int)n;
-  for (ssize_t i = 0; i < n; i++)
-    kill(pids[i], sig);
-  pk__free(pids);
-  return n == 0 ? PK_ESRCH : 0;
-}
-
-static int write_file(pk__group *g, const char *file, const char *val) {
-  int fd = open_in(g, file, O_WRONLY);
-  if (fd < 0)
-    return PK__ERR(errno);
-  ssize_t n = write(fd, val, strlen(val));
-  int e = errno;
-  close(fd);
-  return n < 0 ? PK__ERR(e) : 0;
+static bool use_kill(const pk__group *g) {
+  return cg_has_kill && !(g->disable & PK_NO_CGROUP_KILL);
 }
 
 bool pk__cgroup_empty(pk__group *g) {
-  char buf[256];
-  ssize_t n = pread(g->eventsfd, buf, sizeof(buf) - 1, 0);
-  if (n <= 0)
-    return false;
-  buf[n] = '\0';
-  return strstr(buf, "populated 0") != NULL;
+  return !pk__cgtree_populated(g->eventsfd);
 }
 
 int pk__cgroup_signal(pk__group *g, int sig) {
-  if (g->dirfd < 0)
+  if (g->dirfd < 0 || pk__cgroup_empty(g))
     return PK_ESRCH;
-  if (pk__cgroup_empty(g))
-    return PK_ESRCH;
-  if (sig == SIGKILL && cg_has_kill && !(g->disable & PK_NO_CGROUP_KILL))
-    return write_file(g, "cgroup.kill", "1");
-  return signal_members(g, sig);
+  if (sig == SIGKILL && use_kill(g)) {
+    int fd = open_in(g, "cgroup.kill", O_WRONLY);
+    ssize_t n = fd >= 0 ? write(fd, "1", 1) : -1;
+    int e = errno;
+    if (fd >= 0)
+      close(fd);
+    return n < 0 ? PK__ERR(e) : 0;
+  }
+  return pk__cgtree_signal(g->dirfd, sig);
 }
 
-/* Wait until "populated 0", woken by kernfs notifications on
- * cgroup.events; between wake-ups the fallback re-kills members. */
 int pk__cgroup_kill_all(pk__group *g, int timeout_ms) {
   if (g->dirfd < 0)
     return 0;
-  bool use_kill = cg_has_kill && !(g->disable & PK_NO_CGROUP_KILL);
-  if (use_kill)
-    write_file(g, "cgroup.kill", "1");
-  else
-    write_file(g, "cgroup.freeze", "1");
-  uint64_t deadline = pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
-  while (!pk__cgroup_empty(g)) {
-    if (!use_kill)
-      signal_members(g, SIGKILL);
-    uint64_t now = pk__now_ns();
-    if (now >= deadline)
-      return PK_ETIMEOUT;
-    struct pollfd pfd = {.fd = g->eventsfd, .events = POLLPRI};
-    int wait = (int)((deadline - now) / 1000000u) + 1;
-    poll(&pfd, 1, wait < 10 ? wait : 10);
-  }
-  return 0;
+  return pk__cgtree_kill(g->dirfd, g->eventsfd, use_kill(g), timeout_ms);
 }
 
+/* A leaf whose processes made cgroups of their own is removed deepest
+ * first, after the kill. */
 void pk__cgroup_destroy(pk__group *g) {
-  if (g->path != NULL && rmdir(g->path) != 0 && errno == EBUSY) {
+  if (g->path != NULL && rmdir(g->path) != 0 && errno != ENOENT) {
     pk__cgroup_kill_all(g, 5000);
-    for (int i = 0; i < 100 && rmdir(g->path) != 0 && errno == EBUSY; i++)
-      usleep(1000);
+    pk__cgtree_remove(AT_FDCWD, g->path);
   }
   int *fds[] = {&g->dirfd, &g->eventsfd};
   for (size_t i = 0; i < 2; i++) {

@@ -70,11 +70,28 @@ static bool known_escapee(const pk__group *g, pid_t pid) {
   return false;
 }
 
-static void add_escapee(pk__group *g, pid_t pid, bool stop) {
-  if (g->nesc == PK__MAX_ESCAPEES) {
-    g->esc_overflow = true;
-    if (stop)
-      kill(pid, SIGSTOP);
+static bool grow_escapees(pk__group *g) {
+  if (g->nesc < g->esc_cap)
+    return true;
+  int cap = g->esc_cap ? g->esc_cap * 2 : 16;
+  pid_t *pids = pk__realloc(g->esc_pid, (size_t)cap * sizeof(pid_t));
+  if (pids == NULL)
+    return false;
+  g->esc_pid = pids;
+  int *fds = pk__realloc(g->esc_fd, (size_t)cap * sizeof(int));
+  if (fds == NULL)
+    return false;
+  g->esc_fd = fds;
+  g->esc_cap = cap;
+  return true;
+}
+
+/* Remember an escapee (and SIGSTOP it when stopping). One that cannot be
+ * remembered gets sig right away: nothing found is ever left out. */
+static void add_escapee(pk__group *g, pid_t pid, bool stop, int sig) {
+  if (!grow_escapees(g)) {
+    g->esc_untracked++;
+    kill(pid, sig);
     return;
   }
   long fd = (g->disable & PK_NO_PIDFD) ? -1 : syscall(SYS_pidfd_open, pid, 0);
@@ -86,8 +103,9 @@ static void add_escapee(pk__group *g, pid_t pid, bool stop) {
 }
 
 /* Walk the leader's descendants; remember (and with stop, SIGSTOP) those
- * outside the group. Returns how many new ones were found. */
-static int find_escapees(pk__group *g, bool stop) {
+ * outside the group; sig is for any that cannot be remembered. Returns
+ * how many new ones were found. */
+static int find_escapees(pk__group *g, bool stop, int sig) {
   pidvec q = {0};
   int found = 0;
   if (pidvec_push(&q, g->leader) != 0)
@@ -95,7 +113,7 @@ static int find_escapees(pk__group *g, bool stop) {
   for (size_t i = 0; i < q.n; i++) {
     pid_t pid = q.v[i];
     if (i > 0 && getpgid(pid) != g->pgid && !known_escapee(g, pid)) {
-      add_escapee(g, pid, stop);
+      add_escapee(g, pid, stop, sig);
       found++;
     }
     push_children(&q, pid);
@@ -121,7 +139,7 @@ int pk__pgroup_signal(pk__group *g, int sig, bool leader_alive) {
     return 0;
   }
   if (leader_alive && sig != 0)
-    find_escapees(g, false);
+    find_escapees(g, false, sig);
   int rc = killpg(g->pgid, sig) < 0
                ? (errno == ESRCH ? PK_ESRCH : PK__ERR(errno))
                : 0;
@@ -137,7 +155,7 @@ void pk__pgroup_kill(pk__group *g, bool leader_alive) {
     /* Freeze the group so nothing forks while we look, then walk until a
      * pass finds nobody new (escapees are stopped as they are found). */
     killpg(g->pgid, SIGSTOP);
-    for (int pass = 0; pass < 8 && find_escapees(g, true) > 0; pass++)
+    for (int pass = 0; pass < 8 && find_escapees(g, true, SIGKILL) > 0; pass++)
       ;
   }
   killpg(g->pgid, SIGKILL);
@@ -218,10 +236,15 @@ int pk__pgroup_wait_gone(pk__group *g, int timeout_ms) {
 }
 
 void pk__pgroup_destroy(pk__group *g) {
-  for (int i = 0; i < g->nesc; i++) { /* nesc stays: it is reported */
+  for (int i = 0; i < g->nesc; i++)
     if (g->esc_fd[i] >= 0)
       close(g->esc_fd[i]);
-    g->esc_fd[i] = -1;
-  }
+  g->esc_found += g->nesc + g->esc_untracked;
+  g->nesc = g->esc_untracked = 0;
+  pk__free(g->esc_pid);
+  pk__free(g->esc_fd);
+  g->esc_pid = NULL;
+  g->esc_fd = NULL;
+  g->esc_cap = 0;
   g->pgid = g->leader = 0;
 }

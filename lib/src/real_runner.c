@@ -217,7 +217,7 @@ static void finish_run(real_exec *e) {
   info.mechanism = e->group.mech;
   info.spawn_method = e->method;
   info.pid = e->base.pid;
-  info.escapees = e->group.nesc + (e->group.esc_overflow ? 1 : 0);
+  info.escapees = e->group.esc_found;
   if (e->lost) {
     info.error = PK_ESTATUS_LOST;
     info.stage = "wait";
@@ -696,7 +696,8 @@ static int real_start(pk_runner *self, const pk_cmd *cmd, uv_loop_t *loop,
   fdplan f;
   for (int i = 0; i < 3; i++)
     f.child[i] = f.parent[i] = -1;
-  int rc = pk__group_create(&e->group, mech, e->disable, &msg);
+  int rc = pk__group_create(&e->group, mech, e->disable,
+                            rr->opts.kill_on_owner_death, &msg);
   if (rc == 0 && (rc = spawn_into(e, cmd, &f, fail, &msg)) != 0)
     pk__group_destroy(&e->group);
   if (rc == 0) {
@@ -810,8 +811,10 @@ int pk_real_runner_new(const pk_real_opts *opts, pk_runner **out) {
   r->base.vt = &real_vtable;
   if (opts != NULL)
     r->opts = *opts;
-  if (r->opts.mechanism != PK_MECH_AUTO &&
-      pk_mechanism_available(r->opts.mechanism) != 0) {
+  pk_mechanism m = r->opts.mechanism;
+  if ((m != PK_MECH_AUTO && pk_mechanism_available(m) != 0) ||
+      (r->opts.kill_on_owner_death &&
+       (m == PK_MECH_AUTO ? pk_mechanism_best() : m) != PK_MECH_CGROUP_V2)) {
     pk__free(r);
     return PK_EUNSUPPORTED;
   }

@@ -453,6 +453,28 @@ enum {
 typedef struct pk_real_opts {
   pk_mechanism mechanism; /* default for commands left on AUTO */
   unsigned disable;       /* PK_NO_* bits */
+  /* Whole-tree kill when this process dies (cgroup_v2 only), however it
+   * ends: exit, SIGKILL, a crash, whichever thread. The leaves of one
+   * process live in one per-owner cgroup, and one guardian process per
+   * owning process (the pk-guardian helper, see pk_guardian_use) watches
+   * the owner and kills that whole cgroup (frozen runs too) when the
+   * owner is gone, then removes it. Started at the first guarded run
+   * (once per process, also after fork); a start failure fails that run
+   * (see pk_real_runner_new) and is retried at the next. Cost: one spawn
+   * of the helper at the first guarded run, nothing per run after that;
+   * one idle process per owner. The guardian is not our child (the
+   * helper forks once more and we reap the first process): it is
+   * adopted by init, or by the nearest child subreaper above us (so a
+   * host that is itself a subreaper adopts it), and sits in a session
+   * of its own, out of reach of the terminal's signals. It holds a pidfd
+   * of this process (no pidfd_open, or PK_NO_PIDFD: a close-on-exec
+   * pipe, whose EOF an exec or a close of all descriptors would also
+   * trigger) and nothing else of ours. A process that execs keeps its
+   * guardian until the new image exits; a guardian that is killed is
+   * not replaced.
+   * PK_NO_CGROUP_KILL of the runner that starts it makes it use the
+   * freeze + SIGKILL fallback. */
+  bool kill_on_owner_death;
 } pk_real_opts;
 
 /* The real runner: every run in a fresh private group (best mechanism
@@ -463,9 +485,29 @@ typedef struct pk_real_opts {
  * pk's or libuv's descriptors can reach a child as a standard stream, and
  * checks that libuv's one-time descriptors can be opened (libuv aborts
  * the process when they cannot).
- * Errors: PK_EUNSUPPORTED (forced mechanism unavailable), PK_ELIMIT (no
- * free descriptors for an event loop: RLIMIT_NOFILE), PK_ENOMEM. */
+ * Errors: PK_EUNSUPPORTED (forced mechanism unavailable; kill_on_owner_death
+ * with a mechanism other than cgroup_v2), PK_ELIMIT (no free descriptors
+ * for an event loop: RLIMIT_NOFILE), PK_ENOMEM.
+ * A guarded run (kill_on_owner_death) fails to start, with the reason in
+ * its errmsg, with PK_ENOENT when no pk-guardian helper is found (the
+ * message names every path tried), PK_ESPAWN or PK_ETIMEOUT when it does
+ * not start, PK_EUNSUPPORTED when the command forces process_group. */
 PK_EXTERN int pk_real_runner_new(const pk_real_opts *opts, pk_runner **out);
+
+/* Which program the guardian is (process-wide; both strings copied):
+ * program run with first_arg (may be NULL) before the guardian's own
+ * arguments; that program must call pk_guardian_main with the arguments
+ * from first_arg on (the pk CLI re-executes itself as `pk __guardian`).
+ * program NULL restores the default lookup: $PK_GUARDIAN if set, else
+ * pk-guardian next to the library (or, linked statically, the program),
+ * in ../libexec/processkit from there, then in the installed libexec
+ * directory. Affects guardians started later. Errors: PK_ENOMEM. */
+PK_EXTERN int pk_guardian_use(const char *program, const char *first_arg);
+/* The guardian itself: the whole main() of pk-guardian. argv[0] is the
+ * program name (or first_arg); the rest comes from pk. Returns the exit
+ * status (0 when it killed and removed the owner's cgroup). Only
+ * meaningful in a process pk started as a guardian. */
+PK_EXTERN int pk_guardian_main(int argc, char **argv);
 
 /* ----------------------------------------------------------------- verbs */
 /* All verbs exist on every runner. `out` (may be NULL) receives the
