@@ -35,6 +35,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifndef CLONE_PIDFD
@@ -382,15 +383,25 @@ struct pk__pidfd_info {
 #define PK__PIDFD_GET_INFO _IOWR(0xFF, 11, struct pk__pidfd_info)
 #define PK__PIDFD_INFO_EXIT (1ULL << 3)
 
+/* The reaper unlinks the child (our waitid says ECHILD) a moment before
+ * the kernel records its exit for pidfd holders: a kernel that has the
+ * ioctl is asked again for a short while. */
 int pk__pidfd_exit_status(int pidfd, int *status) {
-  struct pk__pidfd_info info;
-  memset(&info, 0, sizeof(info));
-  info.mask = PK__PIDFD_INFO_EXIT;
-  if (pidfd < 0 || ioctl(pidfd, PK__PIDFD_GET_INFO, &info) != 0 ||
-      !(info.mask & PK__PIDFD_INFO_EXIT))
-    return PK_EUNSUPPORTED;
-  *status = info.exit_code;
-  return 0;
+  for (int tries = 0; pidfd >= 0 && tries < 200; tries++) {
+    struct pk__pidfd_info info;
+    memset(&info, 0, sizeof(info));
+    info.mask = PK__PIDFD_INFO_EXIT;
+    int rc = ioctl(pidfd, PK__PIDFD_GET_INFO, &info);
+    if (rc == 0 && (info.mask & PK__PIDFD_INFO_EXIT)) {
+      *status = info.exit_code;
+      return 0;
+    }
+    if (rc != 0 && errno != ESRCH)
+      break; /* ENOTTY, EINVAL: no such ioctl here */
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+  }
+  return PK_EUNSUPPORTED;
 }
 
 /* Reap a child that failed before exec. */
