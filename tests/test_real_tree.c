@@ -253,16 +253,25 @@ static bool tree_came_up(tree_run *t) {
   while (t->n < TREE_NODES && !t->exited && !t->watchdog_fired)
     uv_run(&t->loop, UV_RUN_ONCE);
   assert_int_equal(t->bad_lines, 0);
-  if (t->n != TREE_NODES)
-    return false;
-  for (int i = 0; i < t->n; i++)
-    node_record(&t->nodes[i], t->nodes[i].pid);
+  return t->n == TREE_NODES;
+}
+
+/* Record every node's start time; false if one is gone already. */
+static bool tree_recorded(tree_run *t) {
+  for (int i = 0; i < t->n; i++) {
+    char st;
+    if (!read_stat(t->nodes[i].pid, &st, &t->nodes[i].start, NULL) ||
+        st == 'Z' || st == 'X')
+      return false;
+  }
   return true;
 }
 
 static void tree_wait_up(tree_run *t) {
   if (!tree_came_up(t))
     fail_msg("tree came up with %d of %d nodes", t->n, TREE_NODES);
+  for (int i = 0; i < t->n; i++)
+    node_record(&t->nodes[i], t->nodes[i].pid);
 }
 
 static void tree_run_to_exit(tree_run *t) {
@@ -366,7 +375,9 @@ static void tree_timeout_all_gone(void **state) {
       tree_start(t, r, cmd);
       bool up = tree_came_up(t);
       uint64_t t_up = pkt_now_ms();
-      if (!up || t_up - t0 >= (uint64_t)timeout) {
+      /* Recorded, all alive, still before the deadline. */
+      up = up && tree_recorded(t) && pkt_now_ms() - t0 < (uint64_t)timeout;
+      if (!up) {
         print_message("%s: tree had %d of %d nodes up after %llu ms, "
                       "timeout %d ms: again with %d ms\n",
                       pk_mechanism_name(mechs[i]), t->n, TREE_NODES,
