@@ -1,5 +1,5 @@
-# Install rules: headers, the library, a CMake package (pk::pk) and a
-# pkg-config file. Included from the top-level CMakeLists.txt after
+# Install rules: headers, the libraries, a CMake package (pk::pk,
+# pk::fakes, pk::mock) and a pkg-config file for each library. Included from the top-level CMakeLists.txt after
 # add_subdirectory(lib).
 if(NOT PK_INSTALL)
   return()
@@ -56,8 +56,14 @@ install(FILES
   DESTINATION ${PK_CMAKE_DIR}
   COMPONENT Development)
 
-# processkit.pc: filled now except for the prefix, which is written at
-# install time so the file names the prefix actually installed to
+# One .pc per installed library, so a Makefile user links with
+# `pkg-config --libs [--static] processkit-mock` and gets the order right:
+#   processkit        Requires: libuv (pk.h includes uv.h)
+#   processkit-fakes  Requires: processkit (same version: it uses pk__*)
+#   processkit-mock   Requires: processkit-fakes, cmocka (pk/mock.h
+#                     includes cmocka.h)
+# Each is filled now except for the prefix, which is written at install
+# time so the file names the prefix actually installed to
 # (`cmake --install --prefix DIR`, CPack), not the one configured.
 set(PK_PC_VERSION ${PROJECT_VERSION})
 set(PK_PC_PREFIX "@PK_PC_PREFIX@") # kept for the install-time pass
@@ -71,13 +77,21 @@ foreach(_pk_dir LIBDIR INCLUDEDIR)
   endif()
 endforeach()
 unset(_pk_dir)
-configure_file(${PROJECT_SOURCE_DIR}/cmake/processkit.pc.in
-  ${PROJECT_BINARY_DIR}/processkit.pc.in @ONLY)
-install(CODE "
-  set(PK_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
-  configure_file(\"${PROJECT_BINARY_DIR}/processkit.pc.in\"
-                 \"${PROJECT_BINARY_DIR}/processkit.pc\" @ONLY)"
-  COMPONENT Development)
-install(FILES ${PROJECT_BINARY_DIR}/processkit.pc
-  DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
-  COMPONENT Development)
+set(_pk_pcs processkit processkit-fakes)
+if(TARGET pk_mock)
+  list(APPEND _pk_pcs processkit-mock)
+endif()
+foreach(_pk_pc ${_pk_pcs})
+  configure_file(${PROJECT_SOURCE_DIR}/cmake/${_pk_pc}.pc.in
+    ${PROJECT_BINARY_DIR}/${_pk_pc}.pc.in @ONLY)
+  install(CODE "
+    set(PK_PC_PREFIX \"\${CMAKE_INSTALL_PREFIX}\")
+    configure_file(\"${PROJECT_BINARY_DIR}/${_pk_pc}.pc.in\"
+                   \"${PROJECT_BINARY_DIR}/${_pk_pc}.pc\" @ONLY)"
+    COMPONENT Development)
+  install(FILES ${PROJECT_BINARY_DIR}/${_pk_pc}.pc
+    DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig
+    COMPONENT Development)
+endforeach()
+unset(_pk_pc)
+unset(_pk_pcs)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -218,17 +219,64 @@ void pkt_snapshot_check(const pkt_snapshot *s) {
     fail_msg("pk cgroup directories: %d before, %d after", s->ncgroups, cg);
 }
 
-pk_cmd *pkt_fixture(const char *mode, ...) {
+static pk_cmd *fixture_cmd(const char *program, const char *mode, va_list ap) {
   pk_cmd *cmd;
-  PKT_ASSERT_OK(pk_cmd_new(PK_FIXTURE, &cmd));
+  PKT_ASSERT_OK(pk_cmd_new(program, &cmd));
   PKT_ASSERT_OK(pk_cmd_arg(cmd, mode));
-  va_list ap;
-  va_start(ap, mode);
   const char *a;
   while ((a = va_arg(ap, const char *)) != NULL)
     PKT_ASSERT_OK(pk_cmd_arg(cmd, a));
+  return cmd;
+}
+
+pk_cmd *pkt_fixture(const char *mode, ...) {
+  va_list ap;
+  va_start(ap, mode);
+  pk_cmd *cmd = fixture_cmd(PK_FIXTURE, mode, ap);
   va_end(ap);
   return cmd;
+}
+
+pk_cmd *pkt_fixture_copy_cmd(const pkt_fixture_copy *c, const char *mode, ...) {
+  va_list ap;
+  va_start(ap, mode);
+  pk_cmd *cmd = fixture_cmd(c->path, mode, ap);
+  va_end(ap);
+  return cmd;
+}
+
+/* /tmp itself, not $TMPDIR: that may be private to us as well. */
+void pkt_fixture_copy_make(pkt_fixture_copy *c) {
+  strcpy(c->dir, "/tmp/pk-fixture-XXXXXX");
+  if (mkdtemp(c->dir) == NULL)
+    fail_msg("mkdtemp %s: %s", c->dir, strerror(errno));
+  assert_int_equal(chmod(c->dir, 0755), 0); /* mkdtemp made it 0700 */
+  snprintf(c->path, sizeof(c->path), "%s/pk-fixture", c->dir);
+  int in = open(PK_FIXTURE, O_RDONLY | O_CLOEXEC);
+  if (in < 0)
+    fail_msg("open %s: %s", PK_FIXTURE, strerror(errno));
+  int out = open(c->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0755);
+  if (out < 0)
+    fail_msg("create %s: %s", c->path, strerror(errno));
+  char buf[65536];
+  ssize_t n;
+  while ((n = read(in, buf, sizeof(buf))) > 0)
+    assert_int_equal(write(out, buf, (size_t)n), n);
+  assert_int_equal(n, 0);
+  assert_int_equal(fchmod(out, 0755), 0); /* whatever the umask */
+  close(in);
+  /* Closed before any exec: a writer still open would make it ETXTBSY. */
+  assert_int_equal(close(out), 0);
+}
+
+void pkt_fixture_copy_remove(pkt_fixture_copy *c) {
+  if (unlink(c->path) != 0)
+    fail_msg("unlink %s: %s", c->path, strerror(errno));
+  if (rmdir(c->dir) != 0)
+    fail_msg("rmdir %s: %s", c->dir, strerror(errno));
+  struct stat st;
+  if (lstat(c->dir, &st) == 0 || errno != ENOENT)
+    fail_msg("%s is still there", c->dir);
 }
 
 pk_runner *pkt_runner(pk_mechanism m, unsigned disable) {

@@ -52,6 +52,23 @@ int pkt_wait_pidfds(int *fds, int n, int ms);
 
 /* A command for the fixture: pkt_fixture("echo", "a", "b", NULL). */
 pk_cmd *pkt_fixture(const char *mode, ...);
+
+/* A copy of the fixture for commands that drop privileges
+ * (pk_cmd_set_user): the dropped user must be able to exec it, and the
+ * build directory may lie where only we can go (a checkout inside a
+ * `mktemp -d` directory, mode 0700). The copy lives in a fresh directory
+ * under /tmp, both mode 0755. */
+typedef struct pkt_fixture_copy {
+  char dir[64];
+  char path[80];
+} pkt_fixture_copy;
+/* Make the copy (fails the test when it cannot). */
+void pkt_fixture_copy_make(pkt_fixture_copy *c);
+/* Remove the copy and its directory; fails the test if either is left. */
+void pkt_fixture_copy_remove(pkt_fixture_copy *c);
+/* As pkt_fixture, for the copy: pkt_fixture_copy_cmd(&c, "ids", NULL). */
+pk_cmd *pkt_fixture_copy_cmd(const pkt_fixture_copy *c, const char *mode, ...);
+
 /* A real runner forced to mechanism m with fallback bits. */
 pk_runner *pkt_runner(pk_mechanism m, unsigned disable);
 

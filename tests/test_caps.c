@@ -133,9 +133,12 @@ static void escapee_after_exit(pk_mechanism m, pk_support level) {
   pkt_snapshot_check(&snap);
 }
 
-static void contain_before_exec(pk_mechanism m) {
+/* fixture: a copy uid 65534 can exec wherever the build directory is. */
+static void contain_before_exec(pk_mechanism m,
+                                const pkt_fixture_copy *fixture) {
   pk_runner *r = pkt_runner(m, 0);
-  pk_cmd *cmd = pkt_fixture(m == PK_MECH_CGROUP_V2 ? "cgroup" : "pgid", NULL);
+  pk_cmd *cmd = pkt_fixture_copy_cmd(
+      fixture, m == PK_MECH_CGROUP_V2 ? "cgroup" : "pgid", NULL);
   PKT_ASSERT_OK(pk_cmd_set_user(cmd, 65534, 65534, NULL, 0)); /* and drop */
   pk_result *res = NULL;
   PKT_ASSERT_OK(pk_checked(r, cmd, &res));
@@ -158,6 +161,8 @@ static void every_cell_behaves(void **state) {
   (void)state;
   pk_mechanism mechs[4];
   int n = pkt_mechanisms(mechs);
+  pkt_fixture_copy fixture;
+  pkt_fixture_copy_make(&fixture);
   for (int i = 0; i < n; i++) {
     pk_mechanism m = mechs[i];
     print_message("checking %s\n", pk_mechanism_name(m));
@@ -167,7 +172,8 @@ static void every_cell_behaves(void **state) {
       switch ((pk_capability)c) {
       case PK_CAP_CONTAIN_BEFORE_EXEC:
       case PK_CAP_PRIVILEGE_DROP:
-        contain_before_exec(m); /* contained, also after dropping to 65534 */
+        /* contained, also after dropping to 65534 */
+        contain_before_exec(m, &fixture);
         break;
       case PK_CAP_KILL_TREE:
         tree_ends_by(m, SIGKILL);
@@ -183,6 +189,7 @@ static void every_cell_behaves(void **state) {
       }
     }
   }
+  pkt_fixture_copy_remove(&fixture);
   assert_int_equal(
       pk_capability_support(PK_MECH_JOB_OBJECT, PK_CAP_KILL_TREE, NULL),
       PK_SUPPORT_NONE);

@@ -376,6 +376,7 @@ typedef struct failcase {
 typedef struct failenv {
   char dir[64];
   char empty1[96], empty2[96], noexec[96], garbage[96], missing[96];
+  pkt_fixture_copy fixture; /* for the cases that drop to 65534 */
   failcase k[K_COUNT];
 } failenv;
 
@@ -403,6 +404,7 @@ static void failenv_init(failenv *e) {
   snprintf(path_dirs, sizeof(path_dirs), "%s:%s", e->empty1, e->empty2);
   gid_t groups[] = {65534};
   failcase *k = e->k;
+  pkt_fixture_copy_make(&e->fixture);
 
   k[K_NOTFOUND_BARE] =
       (failcase){"not found (PATH)", PK_ENOENT, "lookup", ENOENT, -1, NULL};
@@ -438,14 +440,16 @@ static void failenv_init(failenv *e) {
 
   /* As root every id change works; without CAP_SETGID / CAP_SETUID in
    * the spawning thread's effective set the drop fails at its stage. */
-  k[K_SETGROUPS] = (failcase){"setgroups refused", PK_ESPAWN,
-                              "setgroups",         EPERM,
-                              CAP_SETGID,          pkt_fixture("ids", NULL)};
+  k[K_SETGROUPS] = (failcase){
+      "setgroups refused", PK_ESPAWN,
+      "setgroups",         EPERM,
+      CAP_SETGID,          pkt_fixture_copy_cmd(&e->fixture, "ids", NULL)};
   PKT_ASSERT_OK(pk_cmd_set_user(k[K_SETGROUPS].cmd, 65534, 65534, groups, 1));
 
-  k[K_SETUID] = (failcase){"setuid refused", PK_ESPAWN,
-                           "setuid",         EPERM,
-                           CAP_SETUID,       pkt_fixture("ids", NULL)};
+  k[K_SETUID] = (failcase){
+      "setuid refused", PK_ESPAWN,
+      "setuid",         EPERM,
+      CAP_SETUID,       pkt_fixture_copy_cmd(&e->fixture, "ids", NULL)};
   PKT_ASSERT_OK(pk_cmd_set_user(k[K_SETUID].cmd, 65534, 65534, groups, 1));
 }
 
@@ -457,6 +461,7 @@ static void failenv_free(failenv *e) {
   rmdir(e->empty1);
   rmdir(e->empty2);
   rmdir(e->dir);
+  pkt_fixture_copy_remove(&e->fixture);
 }
 
 /* Run one failing case; returns the run's code, result in *res. Caps
@@ -628,9 +633,11 @@ static void r12_credentials_drop_is_exact(void **state) {
   pkt_snapshot snap;
   pkt_snapshot_take(&snap);
   gid_t groups[] = {65534, 100};
+  pkt_fixture_copy fixture; /* one that uid 65534 and 4242 can exec */
+  pkt_fixture_copy_make(&fixture);
   for (int i = 0; i < nmechs; i++) {
     pk_runner *r = pkt_runner(mechs[i], 0);
-    pk_cmd *cmd = pkt_fixture("ids", NULL);
+    pk_cmd *cmd = pkt_fixture_copy_cmd(&fixture, "ids", NULL);
     PKT_ASSERT_OK(pk_cmd_set_user(cmd, 65534, 65534, groups, 2));
     char *out = run_stdout(r, cmd, 0);
     assert_int_equal(strncmp(out,
@@ -654,6 +661,7 @@ static void r12_credentials_drop_is_exact(void **state) {
     pk_cmd_free(cmd);
     pk_runner_free(r);
   }
+  pkt_fixture_copy_remove(&fixture);
   pkt_snapshot_check(&snap);
 }
 

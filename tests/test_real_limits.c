@@ -375,7 +375,7 @@ static void stdin_into_child_that_never_reads(void **state) {
       assert_int_equal(pk_result_code(res), 7);
       assert_int_equal(pk_result_error(res), 0);
       assert_string_equal(pk_result_errmsg(res), "");
-      assert_true(secs < 10.0);
+      assert_true(secs < 60.0); /* no hang; 10 s was passed on a loaded host */
       /* The other verbs agree: exit 7 is the answer, not a pipe error. */
       int code = -1;
       PKT_ASSERT_OK(pk_exit_code(r, cmd, &code, NULL));

@@ -227,7 +227,9 @@ static void many_sequential_spawns(void **state) {
                 (double)nspawns * 1000.0 / (double)(ms ? ms : 1), rss0, rss1);
   for (int k = 0; k < MIX_N; k++)
     assert_true(m.counts[k] >= nspawns / MIX_N);
-  assert_true(ms < 60000);
+  /* A bound for a hang or a collapse, not the figure (printed above): on
+   * a loaded 2-core host 2000 spawns took 115 s (17/s). */
+  assert_true(ms < 300000);
 #ifndef PKT_SANITIZED
   if (rss1 - rss0 > 4096)
     fail_msg("RSS grew by %ld KiB over %d spawns", rss1 - rss0, nspawns);

@@ -24,9 +24,18 @@
 #define TREE_WIDTH "3"
 #define TREE_NODES 364 /* 1 + 3 + 9 + 27 + 81 + 243 */
 #define MAX_NODES 1024
-#define GONE_BOUND_MS 1000 /* spec: 250 ms for cgroup; generous here */
+/* The hard bound on "kill -> every node gone". The spec is 250 ms for
+ * cgroup; the figures printed against it are the measurement. A bound
+ * near the figures fails on a loaded host (1.4 s seen for 364 nodes with
+ * the process_group mechanism on 2 busy cores), so this one only catches
+ * a teardown that is broken, not slow. */
+#define GONE_BOUND_MS 4000
 #define SPEC_MS 250
 #define DRAIN_MS 200 /* pk's default drain */
+/* A drain no scheduling delay comes near: a run that must end complete
+ * does not race it, and ending before half of it shows the run ended on
+ * EOF, not on the drain. */
+#define LONG_DRAIN_MS 20000
 #define WATCHDOG_MS 30000
 #define DESTROY_RUNS 5
 
@@ -239,12 +248,28 @@ static void tree_start(tree_run *t, pk_runner *r, pk_cmd *cmd) {
   uv_timer_start(&t->watchdog, on_watchdog, WATCHDOG_MS, 0);
 }
 
-static void tree_wait_up(tree_run *t) {
+/* True once every node has reported; false if the run ended first. */
+static bool tree_came_up(tree_run *t) {
   while (t->n < TREE_NODES && !t->exited && !t->watchdog_fired)
     uv_run(&t->loop, UV_RUN_ONCE);
-  if (t->n != TREE_NODES)
-    fail_msg("tree came up with %d of %d nodes", t->n, TREE_NODES);
   assert_int_equal(t->bad_lines, 0);
+  return t->n == TREE_NODES;
+}
+
+/* Record every node's start time; false if one is gone already. */
+static bool tree_recorded(tree_run *t) {
+  for (int i = 0; i < t->n; i++) {
+    char st;
+    if (!read_stat(t->nodes[i].pid, &st, &t->nodes[i].start, NULL) ||
+        st == 'Z' || st == 'X')
+      return false;
+  }
+  return true;
+}
+
+static void tree_wait_up(tree_run *t) {
+  if (!tree_came_up(t))
+    fail_msg("tree came up with %d of %d nodes", t->n, TREE_NODES);
   for (int i = 0; i < t->n; i++)
     node_record(&t->nodes[i], t->nodes[i].pid);
 }
@@ -327,14 +352,20 @@ static void tree_kill_all_gone(void **state) {
 
 /* (a') The timeout tears the whole tree down: soft TERM (every node dies
  * of it) on even runs, SIGKILL at once (grace 0) on odd runs. The
- * figure is measured from the deadline. */
+ * figure is measured from the deadline.
+ *
+ * The deadline must fall once the whole tree is up: 2 s is plenty on an
+ * idle host, not on a loaded one (forking 364 nodes took 1.7 s on 2 busy
+ * cores). A round whose tree was not up in time is not the case under
+ * test, so it is run again with twice the timeout, up to 16 s (the
+ * watchdog is 30 s). */
 static void tree_timeout_all_gone(void **state) {
   (void)state;
-  const int timeout = 2000; /* leaves the tree time to come up */
   int runs = runs_from_env("PK_TREE_TIMEOUT_RUNS", 2);
   tree_run *t = tree_new();
   for (int i = 0; i < nmechs; i++) {
     pk_runner *r = pkt_runner(mechs[i], 0);
+    int timeout = 2000;
     for (int k = 0; k < runs; k++) {
       pkt_snapshot snap;
       pkt_snapshot_take(&snap);
@@ -342,12 +373,27 @@ static void tree_timeout_all_gone(void **state) {
       PKT_ASSERT_OK(pk_cmd_set_timeout(cmd, timeout, k % 2 ? 0 : 500, 0));
       uint64_t t0 = pkt_now_ms();
       tree_start(t, r, cmd);
-      tree_wait_up(t);
+      bool up = tree_came_up(t);
       uint64_t t_up = pkt_now_ms();
-      if (t_up - t0 >= (uint64_t)timeout)
-        fail_msg("tree took %llu ms to come up: no time left before the "
-                 "%d ms timeout",
-                 (unsigned long long)(t_up - t0), timeout);
+      /* Recorded, all alive, still before the deadline. */
+      up = up && tree_recorded(t) && pkt_now_ms() - t0 < (uint64_t)timeout;
+      if (!up) {
+        print_message("%s: tree had %d of %d nodes up after %llu ms, "
+                      "timeout %d ms: again with %d ms\n",
+                      pk_mechanism_name(mechs[i]), t->n, TREE_NODES,
+                      (unsigned long long)(t_up - t0), timeout, 2 * timeout);
+        tree_run_to_exit(t);
+        assert_int_equal(pk_result_outcome(pk_proc_result(t->p)),
+                         PK_OUTCOME_TIMED_OUT);
+        tree_close(t);
+        pk_cmd_free(cmd);
+        pkt_snapshot_check(&snap);
+        if (timeout >= 16000)
+          fail_msg("the tree never came up before its timeout");
+        timeout *= 2;
+        k--;
+        continue;
+      }
       tree_run_to_exit(t);
       int at_report = count_alive(t->nodes, t->n);
       uint64_t t_deadline = t0 + (uint64_t)timeout;
@@ -492,15 +538,18 @@ static void tree_destroy_caller_loop(void **state) {
 /* ------------------------------------------------ (c) setsid escapee */
 
 /* A grandchild that calls setsid() leaves the process group (but not the
- * cgroup). */
+ * cgroup). The deadline must fall after the escape ("parent" is printed
+ * after it): a round where it did not, on a busy host, is run again with
+ * twice the timeout. */
 static void setsid_escapee(void **state) {
   (void)state;
+  int timeout = 500;
   for (int i = 0; i < nmechs; i++) {
     pkt_snapshot snap;
     pkt_snapshot_take(&snap);
     pk_runner *r = pkt_runner(mechs[i], 0);
     pk_cmd *cmd = pkt_fixture("setsid-escape", "60", NULL);
-    PKT_ASSERT_OK(pk_cmd_set_timeout(cmd, 500, 0, 0));
+    PKT_ASSERT_OK(pk_cmd_set_timeout(cmd, timeout, 0, 0));
     pk_result *res = NULL;
     uint64_t t0 = pkt_now_ms();
     int rc = pk_output(r, cmd, &res);
@@ -510,6 +559,18 @@ static void setsid_escapee(void **state) {
     const char *out = pk_result_stdout(res, NULL);
     const char *esc = strstr(out, "escaped ");
     const char *par = strstr(out, "parent ");
+    if (par == NULL && timeout < 8000) {
+      print_message("%s: no escape within the %d ms timeout: again with %d "
+                    "ms\n",
+                    pk_mechanism_name(mechs[i]), timeout, 2 * timeout);
+      pk_result_free(res);
+      pk_cmd_free(cmd);
+      pk_runner_free(r);
+      pkt_snapshot_check(&snap); /* torn down all the same */
+      timeout *= 2;
+      i--;
+      continue;
+    }
     assert_non_null(esc);
     assert_non_null(par);
     node escapee;
@@ -556,6 +617,8 @@ typedef struct holder_run {
   int ngc;
   bool looked, exited;
   int lines;
+  pid_t holder; /* hold-pipe-signal's grandchild, from its stderr line */
+  bool released;
 } holder_run;
 
 /* At the first line the grandchild exists (forked before the print): it
@@ -564,8 +627,17 @@ static void holder_line(pk_proc *p, pk_stream s, const char *line, size_t len,
                         void *data) {
   (void)line, (void)len;
   holder_run *h = data;
-  if (s != PK_STDOUT)
+  if (s != PK_STDOUT) {
+    char buf[32];
+    int pid;
+    if (len < sizeof(buf)) {
+      memcpy(buf, line, len);
+      buf[len] = '\0';
+      if (sscanf(buf, "holder %d", &pid) == 1)
+        h->holder = (pid_t)pid;
+    }
     return;
+  }
   h->lines++;
   if (h->looked)
     return;
@@ -586,11 +658,33 @@ static void holder_exit(pk_proc *p, void *data) {
   ((holder_run *)data)->exited = true;
 }
 
+/* True once pid, our child, has exited (a zombie: pk reaps its direct
+ * child only when the run ends). */
+static bool has_exited(pid_t pid) {
+  siginfo_t si;
+  memset(&si, 0, sizeof(si));
+  return waitid(P_PID, (id_t)pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+         si.si_pid == pid;
+}
+
+/* hold-pipe-signal: once the direct child has exited and pk has had a
+ * loop pass to see it (the drain has begun), tell the holder to let go.
+ * Events, not time, order the steps. */
+static void maybe_release(holder_run *h, pk_proc *p, uv_loop_t *loop) {
+  if (h->released || h->holder <= 0 || !has_exited((pid_t)pk_proc_pid(p)))
+    return;
+  uv_run(loop, UV_RUN_NOWAIT);
+  assert_false(h->exited); /* the holder still holds the pipes */
+  assert_int_equal(kill(h->holder, SIGUSR1), 0);
+  h->released = true;
+}
+
 /* Run cmd on a caller loop; the grandchild must be found, the run must
  * end within bound_ms with stdout "hi\n" and the given incomplete flag,
- * and the grandchild must be gone afterwards (at once with cgroup_v2). */
+ * and the grandchild must be gone afterwards (at once with cgroup_v2).
+ * release: cmd is hold-pipe-signal; its holder is released (above). */
 static void check_holder_loop(pk_mechanism m, pk_cmd *cmd, bool incomplete,
-                              int64_t lo_ms, int64_t hi_ms) {
+                              bool release, int64_t lo_ms, int64_t hi_ms) {
   pkt_snapshot snap;
   pkt_snapshot_take(&snap);
   pk_runner *r = pkt_runner(m, 0);
@@ -606,9 +700,13 @@ static void check_holder_loop(pk_mechanism m, pk_cmd *cmd, bool incomplete,
   pk_proc *p = NULL;
   uint64_t t0 = pkt_now_ms();
   PKT_ASSERT_OK(pk_start(r, cmd, &o, &p));
-  while (!h.exited)
+  while (!h.exited) {
     uv_run(&loop, UV_RUN_ONCE);
+    if (release)
+      maybe_release(&h, p, &loop);
+  }
   int64_t ms = (int64_t)(pkt_now_ms() - t0);
+  assert_int_equal(h.released, release);
   const pk_result *res = pk_proc_result(p);
   /* Normally exactly the grandchild; an ASan build of the fixture may
    * show LeakSanitizer's short-lived tracer child as well. Every one of
@@ -699,6 +797,12 @@ static pk_cmd *sh_cmd(const char *script) {
   return cmd;
 }
 
+/* Bounds for a run that ends by the default drain while a grandchild
+ * holds stdout for 30 s: not before the drain (with room for libuv's
+ * cached loop time on a busy host), and long before the 30 s. */
+#define HELD_LO_MS (DRAIN_MS / 2)
+#define HELD_HI_MS (DRAIN_MS + 10000)
+
 /* (d) `hold-pipe 30`: the child exits at once, its grandchild keeps
  * stdout open for 30 s. pk returns after the drain, flags the output
  * incomplete, and tears the grandchild down. */
@@ -706,24 +810,30 @@ static void grandchild_holds_stdout(void **state) {
   (void)state;
   for (int i = 0; i < nmechs; i++) {
     pk_cmd *cmd = pkt_fixture("hold-pipe", "30", NULL);
-    check_holder_loop(mechs[i], cmd, true, DRAIN_MS - 10, DRAIN_MS + 1000);
-    check_holder_output(mechs[i], cmd, true, DRAIN_MS - 10, DRAIN_MS + 1000);
+    check_holder_loop(mechs[i], cmd, true, false, HELD_LO_MS, HELD_HI_MS);
+    check_holder_output(mechs[i], cmd, true, HELD_LO_MS, HELD_HI_MS);
     pk_cmd_free(cmd);
   }
 }
 
-/* (d') A grandchild that lets go of stdout within the drain: complete. */
+/* (d') A grandchild that lets go of stdout within the drain: complete.
+ * It holds the pipe past the child's exit and lets go only when told,
+ * after pk has seen that exit; the drain is long, so nothing races: the
+ * run must end complete, on the EOF, well before the drain would. */
 static void grandchild_closes_in_time(void **state) {
   (void)state;
   for (int i = 0; i < nmechs; i++) {
-    pk_cmd *cmd = pkt_fixture("hold-pipe", "0.05", NULL);
-    check_holder_loop(mechs[i], cmd, false, 45, 1000);
+    pk_cmd *cmd = pkt_fixture("hold-pipe-signal", NULL);
+    PKT_ASSERT_OK(pk_cmd_set_drain(cmd, LONG_DRAIN_MS));
+    check_holder_loop(mechs[i], cmd, false, true, 0, LONG_DRAIN_MS / 2);
     pk_cmd_free(cmd);
     /* It keeps running, but not on our pipe: complete, and still torn
-     * down with the run. */
+     * down with the run. (The shell's background child holds the pipe
+     * for a moment, until its redirection: the long drain covers that.) */
     cmd = sh_cmd("sleep 30 >/dev/null 2>&1 & echo hi");
-    check_holder_loop(mechs[i], cmd, false, 0, 1000);
-    check_holder_output(mechs[i], cmd, false, 0, 1000);
+    PKT_ASSERT_OK(pk_cmd_set_drain(cmd, LONG_DRAIN_MS));
+    check_holder_loop(mechs[i], cmd, false, false, 0, LONG_DRAIN_MS / 2);
+    check_holder_output(mechs[i], cmd, false, 0, LONG_DRAIN_MS / 2);
     pk_cmd_free(cmd);
   }
 }
@@ -733,8 +843,8 @@ static void sh_background_sleep(void **state) {
   (void)state;
   for (int i = 0; i < nmechs; i++) {
     pk_cmd *cmd = sh_cmd("sleep 30 & echo hi");
-    check_holder_loop(mechs[i], cmd, true, DRAIN_MS - 10, DRAIN_MS + 1000);
-    check_holder_output(mechs[i], cmd, true, DRAIN_MS - 10, DRAIN_MS + 1000);
+    check_holder_loop(mechs[i], cmd, true, false, HELD_LO_MS, HELD_HI_MS);
+    check_holder_output(mechs[i], cmd, true, HELD_LO_MS, HELD_HI_MS);
     pk_cmd_free(cmd);
   }
 }
