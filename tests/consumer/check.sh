@@ -77,7 +77,7 @@ if [ -n "$rebuild" ]; then
     -DPK_BUILD_TESTS=OFF -DPK_BUILD_BENCH=OFF >"$tmp/lconfig.log" 2>&1 ||
     die_log "$tmp/lconfig.log" "configuring the $rebuild libraries failed"
   cmake --build "$lbuild" -j "$(nproc 2>/dev/null || echo 2)" \
-    --target pk pk_fakes pk_mock >"$tmp/lbuild.log" 2>&1 ||
+    --target pk pk_fakes pk_mock pk-guardian >"$tmp/lbuild.log" 2>&1 ||
     die_log "$tmp/lbuild.log" "building the $rebuild libraries failed"
   build=$lbuild
   cache=$build/CMakeCache.txt
