@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -201,9 +202,31 @@ static void teardown(real_exec *e) {
   e->pidfd = -1;
 }
 
+/* The fd of an open capture pipe, or -1. */
+static int out_fd(real_exec *e, int s) {
+  uv_os_fd_t fd;
+  if (!e->out_open[s] || uv_fileno((uv_handle_t *)&e->out[s], &fd) != 0)
+    return -1;
+  return fd;
+}
+
+/* Someone (a grandchild) still holds the write end: no EOF is coming. A
+ * pipe whose writers are all gone polls POLLHUP even with bytes left. */
+static bool pipe_held(real_exec *e, int s) {
+  struct pollfd p = {.fd = out_fd(e, s), .events = POLLIN};
+  return p.fd >= 0 && poll(&p, 1, 0) >= 0 && !(p.revents & POLLHUP);
+}
+
+static bool pipe_has_data(real_exec *e, int s) {
+  int fd = out_fd(e, s), n = 0;
+  return fd >= 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
+}
+
 static void finish_run(real_exec *e) {
   uv_timer_stop(&e->drain);
-  bool incomplete = e->out_open[PK_STDOUT] || e->out_open[PK_STDERR];
+  /* Incomplete: a writer still held a pipe when pk stopped waiting (a
+   * pipe whose writers are gone is read to its end below). */
+  bool incomplete = pipe_held(e, PK_STDOUT) || pipe_held(e, PK_STDERR);
   teardown(e);
   drain_rest(e, PK_STDOUT);
   drain_rest(e, PK_STDERR);
@@ -234,26 +257,17 @@ static void finish_run(real_exec *e) {
   pk_events_exit(e->ev, &info); /* last: the user may act on it */
 }
 
-/* Bytes waiting in the open capture pipes. */
-static bool pipes_have_data(real_exec *e) {
-  for (int s = PK_STDOUT; s <= PK_STDERR; s++) {
-    uv_os_fd_t fd;
-    int n = 0;
-    if (e->out_open[s] && uv_fileno((uv_handle_t *)&e->out[s], &fd) == 0 &&
-        ioctl(fd, FIONREAD, &n) == 0 && n > 0)
-      return true;
-  }
-  return false;
-}
-
 /* The drain grace is for a pipe held open by a grandchild with nothing
- * to say. Bytes still waiting mean pk (a loaded host) is behind, not
- * that the output is held: read on, for up to PK__DRAIN_BEHIND_MS more,
- * before the tree is torn down and the output flagged incomplete. */
+ * to say. A pipe whose writers are gone is read to its end; one still
+ * held but with bytes waiting means pk (a loaded host) is behind: read
+ * on, for up to PK__DRAIN_BEHIND_MS more, before the tree is torn down
+ * and the output flagged incomplete. */
 static void on_drain(uv_timer_t *t) {
   real_exec *e = t->data;
   int64_t ms = pk_cmd_drain_ms(e->cmd);
-  if (pipes_have_data(e) && e->drain_extra_ms < PK__DRAIN_BEHIND_MS) {
+  bool held = pipe_held(e, PK_STDOUT) || pipe_held(e, PK_STDERR);
+  bool data = pipe_has_data(e, PK_STDOUT) || pipe_has_data(e, PK_STDERR);
+  if (held && data && e->drain_extra_ms < PK__DRAIN_BEHIND_MS) {
     e->drain_extra_ms += ms > 0 ? ms : 1;
     uv_timer_start(&e->drain, on_drain, (uint64_t)(ms > 0 ? ms : 1), 0);
     return;
