@@ -94,6 +94,12 @@ static void error_codes_are_stable(void **state) {
       {PK_ENOEXEC, -30009, "not_executable"},
       {PK_EUNEXPECTED, -30010, "unexpected_command"},
       {PK_ESTATUS_LOST, -30011, "status_lost"},
+      {PK_ECASSETTE_NOT_FOUND, -30012, "cassette_not_found"},
+      {PK_ECASSETTE_INVALID, -30013, "cassette_invalid"},
+      {PK_ESECRET, -30014, "secret_in_cassette"},
+      {PK_ECASSETTE_UNUSED, -30015, "cassette_unused"},
+      {PK_ECASSETTE_FROZEN, -30016, "cassette_frozen"},
+      {PK_ECASSETTE_STALE, -30017, "cassette_stale"},
   };
   for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
     assert_int_equal(fixed[i].code, fixed[i].value);

@@ -69,7 +69,19 @@ extern "C" {
   XX(EUNEXPECTED, -30010, "unexpected_command",                                \
      "no scripted rule matched the command")                                   \
   XX(ESTATUS_LOST, -30011, "status_lost",                                      \
-     "the exit status was reaped by someone else")
+     "the exit status was reaped by someone else")                             \
+  XX(ECASSETTE_NOT_FOUND, -30012, "cassette_not_found",                        \
+     "the cassette file does not exist")                                       \
+  XX(ECASSETTE_INVALID, -30013, "cassette_invalid",                            \
+     "the cassette file is not valid")                                         \
+  XX(ESECRET, -30014, "secret_in_cassette",                                    \
+     "a secret would be written to the cassette")                              \
+  XX(ECASSETTE_UNUSED, -30015, "cassette_unused",                              \
+     "cassette entries were never played")                                     \
+  XX(ECASSETTE_FROZEN, -30016, "cassette_frozen",                              \
+     "the cassette is frozen and refuses recording")                           \
+  XX(ECASSETTE_STALE, -30017, "cassette_stale",                                \
+     "a cassette entry is older than allowed")
 
 typedef enum pk_errno {
 #define PK__XX(suffix, value, name, msg) PK_##suffix = (value),
