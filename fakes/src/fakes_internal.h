@@ -39,6 +39,10 @@ struct pk_reply {
   bool is_dialog;
   bool incomplete; /* output did not end within the drain */
   char *stage;     /* END_SPAWN_ERROR: the failing stage (NULL: exec) */
+  /* Replayed runs (cassettes): report these as they were recorded. */
+  int error;           /* END_SPAWN_ERROR: this PK_E* code, not derived */
+  char *errmsg;        /* END_SPAWN_ERROR: this message */
+  int64_t duration_ns; /* > 0: the run's reported duration */
   /* per signal: 0 default, -1 ignore, else 1 + exit code */
   short trap[65];
 };
@@ -51,6 +55,12 @@ PK_EXTERN int pk__player_start(pk_runner *runner, const pk_reply *reply,
                                const pk_cmd *cmd, uv_loop_t *loop,
                                pk_events *ev, double scale, pk_exec **out,
                                pk_exit_info *fail);
+/* The same, and the player owns reply (freed with the run, or at once
+ * when the start fails). */
+PK_EXTERN int pk__player_start_owned(pk_runner *runner, pk_reply *reply,
+                                     const pk_cmd *cmd, uv_loop_t *loop,
+                                     pk_events *ev, double scale, pk_exec **out,
+                                     pk_exit_info *fail);
 PK_EXTERN int pk__player_signal(pk_exec *e, int sig);
 PK_EXTERN void pk__player_release(pk_exec *e);
 PK_EXTERN int pk__player_pause(pk_exec *e, bool on);

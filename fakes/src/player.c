@@ -57,6 +57,7 @@ static void emit_exit(play_exec *p, pk_outcome o, int code, int sig,
   info.signal = sig;
   info.timed_out = timed_out;
   info.spawn_method = pk_runner_name(p->base.runner);
+  info.duration_ns = p->reply->duration_ns;
   p->finished = true;
   uv_timer_stop(&p->timer);
   pk_events_exit(p->ev, &info);
@@ -271,21 +272,26 @@ static int classify(const char *stage, int err) {
   return err == ENOEXEC ? PK_ENOEXEC : PK_ESPAWN;
 }
 
-static int spawn_like_failure(const pk_reply *r, const pk_cmd *cmd,
-                              pk_exit_info *fail) {
+static int spawn_like_failure(pk_runner *runner, const pk_reply *r,
+                              const pk_cmd *cmd, pk_exit_info *fail) {
   static __thread char msg[512];
   const char *prog = pk_cmd_program(cmd);
   int err = r->end == END_NOT_FOUND ? ENOENT : r->os_errno;
   const char *stage = r->end == END_NOT_FOUND ? "lookup"
                       : r->stage != NULL      ? r->stage
                                               : "exec";
-  int rc = classify(stage, err);
-  fail->stage = stage;
+  static __thread char stage_copy[64]; /* the reply may be freed next */
+  int rc = r->error != 0 ? r->error : classify(stage, err);
+  snprintf(stage_copy, sizeof(stage_copy), "%s", stage);
+  fail->stage = stage_copy;
   fail->os_errno = err;
-  snprintf(msg, sizeof(msg), "%s: %s (scripted: %s)", prog, pk_strerror(rc),
-           strerror(err));
+  if (r->errmsg != NULL)
+    snprintf(msg, sizeof(msg), "%s", r->errmsg);
+  else
+    snprintf(msg, sizeof(msg), "%s: %s (scripted: %s)", prog, pk_strerror(rc),
+             strerror(err));
   fail->errmsg = msg;
-  fail->spawn_method = "scripted";
+  fail->spawn_method = pk_runner_name(runner);
   return rc;
 }
 
@@ -321,7 +327,7 @@ int pk__player_start(pk_runner *runner, const pk_reply *reply,
                      const pk_cmd *cmd, uv_loop_t *loop, pk_events *ev,
                      double scale, pk_exec **out, pk_exit_info *fail) {
   if (reply->end == END_NOT_FOUND || reply->end == END_SPAWN_ERROR)
-    return spawn_like_failure(reply, cmd, fail);
+    return spawn_like_failure(runner, reply, cmd, fail);
   int fds[3] = {-1, -1, -1};
   int rc = open_files(cmd, fds, fail);
   if (rc != 0)
@@ -394,6 +400,20 @@ int pk__player_close_output(pk_exec *e, pk_stream s) {
   if (p->finished)
     return PK_ESRCH;
   p->closed[(int)s] = true;
+  return 0;
+}
+
+int pk__player_start_owned(pk_runner *runner, pk_reply *reply,
+                           const pk_cmd *cmd, uv_loop_t *loop, pk_events *ev,
+                           double scale, pk_exec **out, pk_exit_info *fail) {
+  int rc = pk__player_start(runner, reply, cmd, loop, ev, scale, out, fail);
+  if (rc != 0) {
+    /* fail's strings are thread-local copies, never the reply's. */
+    pk_reply_free(reply);
+    return rc;
+  }
+  play_exec *p = (play_exec *)*out;
+  p->owned = reply;
   return 0;
 }
 

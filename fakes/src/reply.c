@@ -25,6 +25,7 @@ void pk_reply_free(pk_reply *r) {
   }
   pk__free(r->dialog);
   pk__free(r->stage);
+  pk__free(r->errmsg);
   pk__free(r);
 }
 

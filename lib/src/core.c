@@ -22,8 +22,17 @@ typedef struct capture {
   size_t lent_size, lend_next;
 } capture;
 
+/* Observers a decorator attached to the run (pk_events_tap). */
+#define PK__MAX_TAPS 4
+typedef struct tap_slot {
+  const pk_tap *tap;
+  void *data;
+} tap_slot;
+
 struct pk_events {
   pk_proc *p;
+  tap_slot taps[PK__MAX_TAPS];
+  size_t ntaps;
 };
 
 struct pk_proc {
@@ -51,6 +60,11 @@ struct pk_proc {
 };
 
 static void ending(pk_proc *p);
+
+/* The exec's own runner: decorators hand their inner execs back. */
+static const pk_runner_vtable *exec_vt(const pk_proc *p) {
+  return p->exec->runner->vt;
+}
 
 /* ------------------------------------------------------------- capture */
 
@@ -233,6 +247,9 @@ void pk_events_output(pk_events *ev, pk_stream s, const char *buf, size_t len) {
   if (p->done || len == 0 || (s != PK_STDOUT && s != PK_STDERR))
     return;
   int si = (int)s;
+  for (size_t i = 0; i < ev->ntaps; i++)
+    if (ev->taps[i].tap->output != NULL)
+      ev->taps[i].tap->output(ev->taps[i].data, s, buf, len);
   p->res->total_bytes[si] += len;
   count_lines(p, si, buf, len);
   if (p->opts.on_output != NULL)
@@ -247,7 +264,7 @@ void pk_events_output(pk_events *ev, pk_stream s, const char *buf, size_t len) {
       p->res->total_bytes[si] > p->cmd->limit_bytes && p->fail_err == 0) {
     p->fail_err = PK_ETOOBIG;
     ending(p);
-    p->runner->vt->signal(p->exec, SIGKILL);
+    exec_vt(p)->signal(p->exec, SIGKILL);
   }
 }
 
@@ -327,8 +344,22 @@ static void finish(pk_proc *p, const pk_exit_info *info) {
   } else {
     set_outcome(p, info);
   }
+  for (size_t i = 0; i < p->ev.ntaps; i++)
+    if (p->ev.taps[i].tap->result != NULL)
+      p->ev.taps[i].tap->result(p->ev.taps[i].data, p->cmd, r);
   if (p->opts.on_exit != NULL)
     p->opts.on_exit(p, p->opts.data);
+}
+
+int pk_events_tap(pk_events *ev, const pk_tap *tap, void *data) {
+  if (ev == NULL || tap == NULL)
+    return PK_EINVAL;
+  if (ev->ntaps == PK__MAX_TAPS)
+    return PK_ELIMIT;
+  ev->taps[ev->ntaps].tap = tap;
+  ev->taps[ev->ntaps].data = data;
+  ev->ntaps++;
+  return 0;
 }
 
 void pk_events_exit(pk_events *ev, const pk_exit_info *info) {
@@ -343,21 +374,21 @@ void pk_events_exit(pk_events *ev, const pk_exit_info *info) {
 static void ending(pk_proc *p) {
   if (p->paused && p->exec != NULL && !p->done) {
     p->paused = false;
-    p->exec->runner->vt->pause(p->exec, false);
+    exec_vt(p)->pause(p->exec, false);
   }
 }
 
 static void on_grace(uv_timer_t *t) {
   pk_proc *p = t->data;
   ending(p);
-  p->runner->vt->signal(p->exec, SIGKILL);
+  exec_vt(p)->signal(p->exec, SIGKILL);
 }
 
-/* A delay on the runner's clock, in real milliseconds. */
+/* A delay on the clock of the runner that runs it (a decorator may hand
+ * the run to an inner runner), in real milliseconds. */
 static uint64_t scaled(const pk_proc *p, int64_t ms) {
-  double scale = p->runner->vt->time_scale != NULL
-                     ? p->runner->vt->time_scale(p->runner)
-                     : 1.0;
+  const pk_runner *r = p->exec != NULL ? p->exec->runner : p->runner;
+  double scale = r->vt->time_scale != NULL ? r->vt->time_scale(r) : 1.0;
   double v = (double)ms * (scale > 0 ? scale : 0);
   return v > 0 ? (uint64_t)v : 0;
 }
@@ -366,7 +397,7 @@ static void on_deadline(uv_timer_t *t) {
   pk_proc *p = t->data;
   const pk_cmd *c = p->cmd;
   bool kill_now = c->grace_ms == 0 || c->soft_signal == SIGKILL;
-  int rc = p->runner->vt->signal(p->exec, kill_now ? SIGKILL : c->soft_signal);
+  int rc = exec_vt(p)->signal(p->exec, kill_now ? SIGKILL : c->soft_signal);
   if (rc == PK_ESRCH) { /* it exited before the deadline: not a timeout */
     ending(p); /* but a paused consumer must not hold the run past it */
     return;
@@ -383,7 +414,7 @@ static void on_cancel(uv_async_t *a) {
   pk_proc *p = a->data;
   if (atomic_load(&p->cancel_requested) && !p->done && p->exec != NULL) {
     ending(p);
-    if (p->runner->vt->signal(p->exec, SIGKILL) == 0 && !p->timed_out)
+    if (exec_vt(p)->signal(p->exec, SIGKILL) == 0 && !p->timed_out)
       p->cancelled = true;
   }
 }
@@ -488,6 +519,9 @@ static bool cmd_valid(const pk_cmd *c) {
 }
 
 static void proc_free_now(pk_proc *p) {
+  for (size_t i = p->ev.ntaps; i-- > 0;)
+    if (p->ev.taps[i].tap->done != NULL)
+      p->ev.taps[i].tap->done(p->ev.taps[i].data);
   pk_cmd_free(p->cmd);
   pk_result_free(p->res);
   pk__free(p->fail_stage);
@@ -594,15 +628,10 @@ int pk_proc_kill(pk_proc *p, int sig) {
     return PK_ESRCH;
   if (sig == SIGKILL)
     ending(p);
-  int rc = p->runner->vt->signal(p->exec, sig);
+  int rc = exec_vt(p)->signal(p->exec, sig);
   if (rc == 0 && sig == SIGKILL && !p->timed_out)
     p->cancelled = true;
   return rc;
-}
-
-/* The exec's own runner: decorators hand their inner execs back. */
-static const pk_runner_vtable *exec_vt(const pk_proc *p) {
-  return p->exec->runner->vt;
 }
 
 static int set_paused(pk_proc *p, bool on) {
@@ -669,7 +698,7 @@ void pk_proc_free(pk_proc *p) {
   if (p == NULL)
     return;
   if (p->exec != NULL) {
-    p->runner->vt->release(p->exec);
+    exec_vt(p)->release(p->exec);
     p->exec = NULL;
   }
   p->done = true;

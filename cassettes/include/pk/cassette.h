@@ -173,8 +173,7 @@ PK_EXTERN size_t pk_cassette_miss_count(const pk_cassette *c);
 PK_EXTERN const char *pk_cassette_miss(const pk_cassette *c, size_t i);
 /* Entries never played in this session (indexes into the file order;
  * *out is heap, pk_free). */
-PK_EXTERN int pk_cassette_unused(const pk_cassette *c, size_t **out,
-                                 size_t *n);
+PK_EXTERN int pk_cassette_unused(const pk_cassette *c, size_t **out, size_t *n);
 /* Entries replayed while older than max_age (PK_STALE_WARN). */
 PK_EXTERN size_t pk_cassette_stale_count(const pk_cassette *c);
 PK_EXTERN size_t pk_cassette_entry_count(const pk_cassette *c);

@@ -106,6 +106,26 @@ PK_EXTERN size_t pk_events_buffer(pk_events *ev, pk_stream s, char **buf);
 /* Emit the end of the run; exactly once, last. info is borrowed. */
 PK_EXTERN void pk_events_exit(pk_events *ev, const pk_exit_info *info);
 
+/* A tap: how a decorator observes a run it handed to an inner runner,
+ * without a second copy of the pump. Attach one in the decorator's
+ * `start` (before or after the inner start, also when it failed). The
+ * core calls, on the loop's thread:
+ *   output  for every chunk the runner emits, before capture limits
+ *           (so the raw stream; buf borrowed for the call);
+ *   result  once, with the run's final result, after the core decided
+ *           timed out / cancelled / too big, before the user's on_exit
+ *           (not called when the run is freed before it ended);
+ *   done    once, last, when the run is freed (every path). */
+typedef struct pk_tap {
+  void (*output)(void *data, pk_stream s, const char *buf, size_t len);
+  void (*result)(void *data, const pk_cmd *cmd, const pk_result *r);
+  void (*done)(void *data);
+} pk_tap;
+/* tap is borrowed for the run's life (usually static const). Taps are
+ * called in the order attached, done in reverse. Errors: PK_EINVAL,
+ * PK_ELIMIT (more than four taps on one run). */
+PK_EXTERN int pk_events_tap(pk_events *ev, const pk_tap *tap, void *data);
+
 /* The core calls `signal`, `release`, `pause` and `close_output` through
  * the table of e->runner (the runner that made the exec), so a decorator
  * that hands its inner runner's execs back needs no forwarding for them.
