@@ -1,9 +1,8 @@
 /* pk: the command-line face of processkit. main and the dispatch; one
  * file per subcommand: run.c (pk run, report.c its --report), caps.c.
- *
- *   pk run [--timeout SEC] [--grace SEC] [--mechanism M] [--report FILE]
- *          -- PROGRAM [ARG...]
- *   pk caps [--markdown]
+ * Every command is an entry of usage.def: name, function, summary and
+ * usage text, in one place (`pk help` lists them; gen_man.c makes pk.1
+ * from the same entries).
  */
 #include "cli.h"
 
@@ -13,12 +12,21 @@
 #include <stdarg.h>
 #include <string.h>
 
-void usage(FILE *f) {
-  fputs("usage: pk run [--timeout SEC] [--grace SEC]\n"
-        "              [--mechanism auto|cgroup_v2|process_group]\n"
-        "              [--report FILE] -- PROGRAM [ARG...]\n"
-        "       pk caps [--markdown]\n",
-        f);
+#define PK_COMMAND(name, function, summary, synopsis, details)                 \
+  {#name, function, summary, synopsis, details},
+static const cli_command commands[] = {
+#include "usage.def"
+};
+
+const cli_command *cli_find(const char *name) {
+  for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    if (strcmp(commands[i].name, name) == 0)
+      return &commands[i];
+  return NULL;
+}
+
+static bool is_help(const char *arg) {
+  return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
 }
 
 int fail(int err, const char *fmt, ...) {
@@ -45,16 +53,24 @@ int main(int argc, char **argv) {
     return pk_guardian_main(argc - 1, argv + 1);
   fill_closed_std_fds();
   signal(SIGPIPE, SIG_IGN);
-  if (argc >= 2 && strcmp(argv[1], "run") == 0)
-    return cmd_run(argc - 2, argv + 2);
-  if (argc >= 2 && strcmp(argv[1], "caps") == 0)
-    return cmd_caps(argc - 2, argv + 2);
-  if (argc >= 2 &&
-      (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
-    usage(stdout);
-    return 0;
+  if (argc < 2) {
+    cli_overview(stderr);
+    return EXIT_PK_USAGE;
   }
-  fail(PK_EINVAL, "unknown command '%s'", argc >= 2 ? argv[1] : "");
-  usage(stderr);
-  return EXIT_PK_FAIL;
+  if (is_help(argv[1]))
+    return cmd_help(0, NULL);
+  if (strcmp(argv[1], "--version") == 0) {
+    printf("pk %d.%d.%d\n", PK_VERSION_MAJOR, PK_VERSION_MINOR,
+           PK_VERSION_PATCH);
+    return cli_flush();
+  }
+  const cli_command *c = cli_find(argv[1]);
+  if (c == NULL)
+    return cli_unknown(argv[1]);
+  /* Help only as the first argument: later, "--help" may be PROGRAM's. */
+  if (argc >= 3 && is_help(argv[2])) {
+    cli_usage(stdout, c);
+    return cli_flush();
+  }
+  return c->fn(argc - 2, argv + 2);
 }
