@@ -631,6 +631,65 @@ static void reserved_commands_are_unsupported(void **state) {
   }
 }
 
+/* The man page, generated from the same table: every section, every
+ * command with its synopsis as pk help prints it, every variable. */
+static void man_page_documents_every_command(void **state) {
+  (void)state;
+  FILE *f = fopen(PK_MAN, "r");
+  if (f == NULL)
+    fail_msg("cannot open %s: %s", PK_MAN, strerror(errno));
+  bytes man = {0};
+  char buf[4096];
+  size_t got;
+  while ((got = fread(buf, 1, sizeof(buf), f)) > 0)
+    bytes_add(&man, buf, got);
+  assert_int_equal(fclose(f), 0);
+  assert_non_null(man.data);
+  static const char *const parts[] = {
+      ".TH PK 1 ",
+      ".SH NAME\npk \\- ",
+      ".SH SYNOPSIS\n",
+      ".SH DESCRIPTION\n",
+      ".SH COMMANDS\n",
+      ".SH \"EXIT STATUS\"\n",
+      ".SH ENVIRONMENT\n",
+      ".B 124\n",
+      ".B 125\n",
+      ".B 128+N\n",
+      ".B PK_RECORD_MODE\n",
+      ".B PK_RECORD_ONLY\n",
+      ".B PK_CASSETTE_DIR\n",
+      ".B CI\n",
+      ".B PK_CASSETTE_STRICT\n",
+  };
+  for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+    if (strstr(man.data, parts[i]) == NULL)
+      fail_msg("%s lacks '%s'", PK_MAN, parts[i]);
+  for (size_t i = 0; i < NCOMMANDS; i++) {
+    char want[256];
+    snprintf(want, sizeof(want), ".SS \"pk %s\"\n", all_commands[i]);
+    if (strstr(man.data, want) == NULL)
+      fail_msg("%s lacks the command %s", PK_MAN, all_commands[i]);
+    /* The first synopsis line of pk help X, as roff (- is \-). */
+    cli_res r;
+    expect_exit((const char *const[]){"help", all_commands[i], NULL}, NULL, 0,
+                &r);
+    const char *line = out_text(&r) + strlen("usage: ");
+    size_t n = 0;
+    for (const char *p = line; *p != '\n' && n + 3 < sizeof(want); p++) {
+      if (*p == '-')
+        want[n++] = '\\';
+      want[n++] = *p;
+    }
+    want[n] = '\0';
+    if (strstr(man.data, want) == NULL)
+      fail_msg("%s lacks pk help %s's synopsis '%s'", PK_MAN, all_commands[i],
+               want);
+    cli_res_free(&r);
+  }
+  free(man.data);
+}
+
 /* -------------------------------------------------------- byte paths */
 
 static bool spew_ok(const bytes *b, size_t n) {
@@ -1394,6 +1453,7 @@ int main(void) {
       cmocka_unit_test(bare_pk_is_a_usage_error),
       cmocka_unit_test(unknown_command_is_a_usage_error),
       cmocka_unit_test(reserved_commands_are_unsupported),
+      cmocka_unit_test(man_page_documents_every_command),
       cmocka_unit_test(stdout_and_stderr_byte_exact),
       cmocka_unit_test(stdin_passes_through_binary_safe),
       cmocka_unit_test(report_file),
