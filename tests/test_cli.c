@@ -421,8 +421,6 @@ static void own_failures_are_125(void **state) {
       (const char *const[]){"run", "--timeout", NULL},
       (const char *const[]){"run", "--", NULL},
       (const char *const[]){"run", NULL},
-      (const char *const[]){"frobnicate", NULL},
-      (const char *const[]){NULL},
   };
 #undef FX
   /* Check every case, then report all that failed at once. */
@@ -467,9 +465,229 @@ static void help_is_not_an_error(void **state) {
   const char *const args[] = {"--help", NULL};
   cli_res r;
   expect_exit(args, NULL, 0, &r);
-  assert_prefix(out_text(&r), "usage: pk run");
+  assert_prefix(out_text(&r), "usage: pk COMMAND");
   assert_int_equal(r.err.len, 0);
   cli_res_free(&r);
+}
+
+/* ------------------------------------------------------ help, usage */
+
+/* Every command pk help lists: the test's own copy, so that dropping one
+ * from the table fails here. */
+static const char *const all_commands[] = {"run",    "caps",     "record",
+                                           "replay", "cassette", "help"};
+#define NCOMMANDS (sizeof(all_commands) / sizeof(all_commands[0]))
+
+static void version_on_stdout(void **state) {
+  (void)state;
+  char want[64];
+  snprintf(want, sizeof(want), "pk %d.%d.%d\n", PK_VERSION_MAJOR,
+           PK_VERSION_MINOR, PK_VERSION_PATCH);
+  cli_res r;
+  expect_exit((const char *const[]){"--version", NULL}, NULL, 0, &r);
+  assert_string_equal(out_text(&r), want);
+  assert_int_equal(r.err.len, 0);
+  cli_res_free(&r);
+}
+
+/* pk help, pk --help and pk -h: the same overview, on stdout, listing
+ * every command with its summary. */
+static void help_lists_every_command(void **state) {
+  (void)state;
+  cli_res help;
+  expect_exit((const char *const[]){"help", NULL}, NULL, 0, &help);
+  assert_prefix(out_text(&help), "usage: pk COMMAND");
+  assert_int_equal(help.err.len, 0);
+  for (size_t i = 0; i < NCOMMANDS; i++) {
+    char line[64];
+    snprintf(line, sizeof(line), "\n  %-10s ", all_commands[i]);
+    if (strstr(out_text(&help), line) == NULL)
+      fail_msg("pk help does not list %s:\n%s", all_commands[i],
+               out_text(&help));
+  }
+  static const char *const same[] = {"--help", "-h"};
+  for (size_t i = 0; i < 2; i++) {
+    cli_res r;
+    expect_exit((const char *const[]){same[i], NULL}, NULL, 0, &r);
+    assert_string_equal(out_text(&r), out_text(&help));
+    assert_int_equal(r.err.len, 0);
+    cli_res_free(&r);
+  }
+  cli_res_free(&help);
+}
+
+static void help_run_is_the_full_usage(void **state) {
+  (void)state;
+  cli_res r;
+  expect_exit((const char *const[]){"help", "run", NULL}, NULL, 0, &r);
+  assert_prefix(out_text(&r), "usage: pk run [--timeout SEC]");
+  static const char *const opts[] = {"--timeout SEC",       "--grace SEC",
+                                     "--mechanism M",       "--report FILE",
+                                     "--cassette CASSETTE", "--mode MODE"};
+  for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++)
+    if (strstr(out_text(&r), opts[i]) == NULL)
+      fail_msg("pk help run does not describe %s", opts[i]);
+  assert_int_equal(r.err.len, 0);
+  cli_res_free(&r);
+}
+
+/* pk help X, pk X --help and pk X -h print the same text, for every
+ * command (the reserved ones too). */
+static void help_x_equals_x_help(void **state) {
+  (void)state;
+  for (size_t i = 0; i < NCOMMANDS; i++) {
+    const char *x = all_commands[i];
+    char want[64];
+    snprintf(want, sizeof(want), "usage: pk %s ", x);
+    cli_res help;
+    expect_exit((const char *const[]){"help", x, NULL}, NULL, 0, &help);
+    assert_prefix(out_text(&help), want);
+    static const char *const flags[] = {"--help", "-h"};
+    for (size_t k = 0; k < 2; k++) {
+      cli_res r;
+      expect_exit((const char *const[]){x, flags[k], NULL}, NULL, 0, &r);
+      if (strcmp(out_text(&r), out_text(&help)) != 0)
+        fail_msg("pk %s %s differs from pk help %s:\n%s\n---\n%s", x, flags[k],
+                 x, out_text(&r), out_text(&help));
+      assert_int_equal(r.err.len, 0);
+      cli_res_free(&r);
+    }
+    cli_res_free(&help);
+  }
+}
+
+/* A bare pk: the overview on stderr (not stdout), exit 2. */
+static void bare_pk_is_a_usage_error(void **state) {
+  (void)state;
+  cli_res help, r;
+  expect_exit((const char *const[]){"help", NULL}, NULL, 0, &help);
+  expect_exit((const char *const[]){NULL}, NULL, 2, &r);
+  assert_int_equal(r.out.len, 0);
+  assert_string_equal(err_text(&r), out_text(&help));
+  cli_res_free(&r);
+  cli_res_free(&help);
+}
+
+static void unknown_command_is_a_usage_error(void **state) {
+  (void)state;
+  const char *const *cases[] = {
+      (const char *const[]){"frobnicate", NULL},
+      (const char *const[]){"frobnicate", "--help", NULL},
+      (const char *const[]){"help", "frobnicate", NULL},
+      (const char *const[]){"--frobnicate", NULL},
+      (const char *const[]){"", NULL},
+      (const char *const[]){"Run", "--", PK_FIXTURE, "exit", "3", NULL},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const char *name =
+        strcmp(cases[i][0], "help") == 0 ? cases[i][1] : cases[i][0];
+    char want[128];
+    snprintf(want, sizeof(want),
+             "pk: unknown command '%s'\n"
+             "Run 'pk help' for the list of commands.\n",
+             name);
+    cli_res r;
+    expect_exit(cases[i], NULL, 2, &r);
+    assert_string_equal(err_text(&r), want);
+    assert_int_equal(r.out.len, 0);
+    cli_res_free(&r);
+  }
+  cli_res r; /* help takes one command */
+  expect_exit((const char *const[]){"help", "run", "caps", NULL}, NULL, 2, &r);
+  assert_prefix(err_text(&r), "pk: help takes one COMMAND");
+  assert_int_equal(r.out.len, 0);
+  cli_res_free(&r);
+}
+
+/* The reserved cassette commands fail as pk's own failure, run nothing. */
+static void reserved_commands_are_unsupported(void **state) {
+  (void)state;
+  const char *const *cases[] = {
+      (const char *const[]){"record", "c.yaml", "--", PK_FIXTURE, "exit", "3",
+                            NULL},
+      (const char *const[]){"replay", "c.yaml", "--", PK_FIXTURE, "exit", "3",
+                            NULL},
+      (const char *const[]){"cassette", "lint", "c.yaml", NULL},
+      (const char *const[]){"cassette", NULL},
+      (const char *const[]){"run", "--cassette", "c.yaml", "--", PK_FIXTURE,
+                            "exit", "3", NULL},
+      (const char *const[]){"run", "--mode", "none", "--", PK_FIXTURE, "exit",
+                            "3", NULL},
+  };
+  static const char *const want[] = {
+      "pk: unsupported: pk record is not built yet\n",
+      "pk: unsupported: pk replay is not built yet\n",
+      "pk: unsupported: pk cassette is not built yet\n",
+      "pk: unsupported: pk cassette is not built yet\n",
+      "pk: unsupported: pk run --cassette is not built yet\n",
+      "pk: unsupported: pk run --mode is not built yet\n",
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    cli_res r;
+    expect_exit(cases[i], NULL, 125, &r);
+    assert_string_equal(err_text(&r), want[i]);
+    assert_int_equal(r.out.len, 0);
+    cli_res_free(&r);
+  }
+}
+
+/* The man page, generated from the same table: every section, every
+ * command with its synopsis as pk help prints it, every variable. */
+static void man_page_documents_every_command(void **state) {
+  (void)state;
+  FILE *f = fopen(PK_MAN, "r");
+  if (f == NULL)
+    fail_msg("cannot open %s: %s", PK_MAN, strerror(errno));
+  bytes man = {0};
+  char buf[4096];
+  size_t got;
+  while ((got = fread(buf, 1, sizeof(buf), f)) > 0)
+    bytes_add(&man, buf, got);
+  assert_int_equal(fclose(f), 0);
+  assert_non_null(man.data);
+  static const char *const parts[] = {
+      ".TH PK 1 ",
+      ".SH NAME\npk \\- ",
+      ".SH SYNOPSIS\n",
+      ".SH DESCRIPTION\n",
+      ".SH COMMANDS\n",
+      ".SH \"EXIT STATUS\"\n",
+      ".SH ENVIRONMENT\n",
+      ".B 124\n",
+      ".B 125\n",
+      ".B 128+N\n",
+      ".B PK_RECORD_MODE\n",
+      ".B PK_RECORD_ONLY\n",
+      ".B PK_CASSETTE_DIR\n",
+      ".B CI\n",
+      ".B PK_CASSETTE_STRICT\n",
+  };
+  for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+    if (strstr(man.data, parts[i]) == NULL)
+      fail_msg("%s lacks '%s'", PK_MAN, parts[i]);
+  for (size_t i = 0; i < NCOMMANDS; i++) {
+    char want[256];
+    snprintf(want, sizeof(want), ".SS \"pk %s\"\n", all_commands[i]);
+    if (strstr(man.data, want) == NULL)
+      fail_msg("%s lacks the command %s", PK_MAN, all_commands[i]);
+    /* The first synopsis line of pk help X, as roff (- is \-). */
+    cli_res r;
+    expect_exit((const char *const[]){"help", all_commands[i], NULL}, NULL, 0,
+                &r);
+    const char *line = out_text(&r) + strlen("usage: ");
+    size_t n = 0;
+    for (const char *p = line; *p != '\n' && n + 3 < sizeof(want); p++) {
+      if (*p == '-')
+        want[n++] = '\\';
+      want[n++] = *p;
+    }
+    want[n] = '\0';
+    if (strstr(man.data, want) == NULL)
+      fail_msg("%s lacks pk help %s's synopsis '%s'", PK_MAN, all_commands[i],
+               want);
+    cli_res_free(&r);
+  }
+  free(man.data);
 }
 
 /* -------------------------------------------------------- byte paths */
@@ -1228,6 +1446,14 @@ int main(void) {
       cmocka_unit_test(not_executable_is_126),
       cmocka_unit_test(own_failures_are_125),
       cmocka_unit_test(help_is_not_an_error),
+      cmocka_unit_test(version_on_stdout),
+      cmocka_unit_test(help_lists_every_command),
+      cmocka_unit_test(help_run_is_the_full_usage),
+      cmocka_unit_test(help_x_equals_x_help),
+      cmocka_unit_test(bare_pk_is_a_usage_error),
+      cmocka_unit_test(unknown_command_is_a_usage_error),
+      cmocka_unit_test(reserved_commands_are_unsupported),
+      cmocka_unit_test(man_page_documents_every_command),
       cmocka_unit_test(stdout_and_stderr_byte_exact),
       cmocka_unit_test(stdin_passes_through_binary_safe),
       cmocka_unit_test(report_file),

@@ -67,16 +67,19 @@ static int parse_run(int argc, char **argv, run_args *a) {
       if (v == NULL || v[0] == '\0')
         return fail(PK_EINVAL, "--report needs a file name");
       a->report = v;
+    } else if (strcmp(o, "--cassette") == 0 || strcmp(o, "--mode") == 0) {
+      /* Reserved (usage.def): the cassette CLI change fills these in. */
+      return fail(PK_EUNSUPPORTED, "pk run %s is not built yet", o);
     } else {
       fail(PK_EINVAL, "unknown option '%s'", o);
-      usage(stderr);
+      cli_synopsis(stderr, cli_find("run"));
       return EXIT_PK_FAIL;
     }
     i += 2;
   }
   if (i >= argc) {
     fail(PK_EINVAL, "no program given");
-    usage(stderr);
+    cli_synopsis(stderr, cli_find("run"));
     return EXIT_PK_FAIL;
   }
   a->argv = argv + i;
