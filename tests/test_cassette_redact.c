@@ -1039,8 +1039,9 @@ static void test_out_of_memory(void **state) {
 /* -------------------------------------------------------------- large */
 
 /* 64 MiB of stdout in 4 MiB chunks with a few secrets, one across a
- * boundary: apply, scan and restore stay linear (PK_TEST_BIG_MIB
- * overrides the size, e.g. smaller under valgrind). */
+ * boundary: apply, scan and restore in one pass each per value (measured:
+ * 2.5 s here, 6 s under valgrind, on a loaded 2-core host; the time is
+ * printed, not asserted). PK_TEST_BIG_MIB sets another size. */
 static void test_large_stream(void **state) {
   (void)state;
   const char *env = getenv("PK_TEST_BIG_MIB");
