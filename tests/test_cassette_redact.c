@@ -509,13 +509,16 @@ static void check_no_value(const pkc_subst *s, const char *d, size_t n) {
     assert_false(contains(d, n, pkc_subst_value(s, i)));
 }
 
+static int rounds_dropping; /* rounds where apply dropped a chunk */
+
 static void property_round(void) {
   pkc_subst *s = pkc_subst_new();
   assert_non_null(s);
   size_t nv = 1 + rnd(4);
+  char values[4][8];
   for (size_t i = 0; i < nv; i++) {
-    char name[24], value[8];
-    size_t vl = 1 + rnd(5);
+    char name[24], *value = values[i];
+    size_t vl = 1 + rnd(7);
     random_bytes(value, vl, value_bytes, sizeof(value_bytes) - 1);
     value[vl] = '\0';
     snprintf(name, sizeof(name), "V%zu", i);
@@ -533,13 +536,21 @@ static void property_round(void) {
   size_t nev = rnd(12);
   for (size_t i = 0; i < nev; i++) {
     char buf[40];
-    size_t n = rnd(sizeof(buf));
+    size_t n = rnd(2) ? rnd(4) : rnd(sizeof(buf));        /* short ones too */
     random_bytes(buf, n, data_bytes, sizeof(data_bytes)); /* with NUL */
+    if (rnd(2)) { /* part of a value, to cut values at every place */
+      const char *v = values[rnd(nv)];
+      size_t from = rnd(strlen(v) + 1);
+      n = from + rnd(strlen(v) - from + 1);
+      memcpy(buf, v + from, n - from);
+      n -= from;
+    }
     ent_event(&x, (pkc_event_kind)(1 + rnd(3)), (int64_t)i, buf, n);
   }
   pkc_entry e;
   ent_copy(&e, &x);
   assert_int_equal(pkc_subst_apply(s, &e), 0);
+  rounds_dropping += e.nevents < x.nevents;
   for (int k = PKC_EV_STDOUT; k <= PKC_EV_STDIN; k++) {
     size_t n;
     char *j = joined(&e, (pkc_event_kind)k, &n);
@@ -580,6 +591,10 @@ static void test_restore_inverse_property(void **state) {
   rng_state = 0x9E3779B97F4A7C15ULL;
   for (int i = 0; i < 3000; i++)
     property_round();
+  /* The rounds did reach values spanning whole chunks. */
+  print_message("property: %d of 3000 rounds dropped a chunk\n",
+                rounds_dropping);
+  assert_true(rounds_dropping > 30);
 }
 
 /* With no value across a boundary the chunks come back exactly. */

@@ -157,7 +157,12 @@ int pkc_subst_restore_str(const pkc_subst *s, const char *in, char **out);
  * cwd, env_names[0], stage, errmsg, stdout, stderr, stdin) and what
  * matched (the secret's name, or the kind of shape), never the value.
  * Returns 0 when nothing was found. Errors: PK_ESECRET, PK_EINVAL (NULL
- * f), PK_ENOMEM. */
+ * f), PK_ENOMEM.
+ *
+ * Limits: standard base64 only (not base64url, hex or URL-encoding); a
+ * secret that is part of a placeholder name (secret "GITHUB" and the
+ * token {{GITHUB_TOKEN}}) is found in that token and refused, which is
+ * right: the name is written to the file. */
 int pkc_scan(const pkc_subst *s, const pkc_file *f, bool allow_shapes,
              char *msg, size_t msglen);
 
