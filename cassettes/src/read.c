@@ -34,6 +34,7 @@ typedef struct rd {
   const pkc_limits *lim;
   size_t depth;
   size_t nevents;
+  yaml_mark_t key; /* where the current mapping key starts */
 } rd;
 
 /* A short printable rendering of a scalar for messages. */
@@ -115,12 +116,20 @@ static int parser_failed(rd *r) {
     return PK_ENOMEM;
   }
   const char *problem = p->problem ? p->problem : "parse error";
-  if (p->error == YAML_READER_ERROR)
-    return fail_at(r, mark_of_offset(r, p->problem_offset),
-                   "a cassette is UTF-8 text", "%s", problem);
-  if (p->context != NULL)
-    return fail_at(r, p->problem_mark, "not valid YAML", "%s %s", problem,
-                   p->context);
+  if (p->error == YAML_READER_ERROR) {
+    /* libyaml points past a bad UTF-8 sequence; name its first byte. */
+    size_t off = pkc_utf8_valid_prefix(r->data, r->len);
+    if (off > p->problem_offset)
+      off = p->problem_offset;
+    return fail_at(r, mark_of_offset(r, off), "a cassette is UTF-8 text", "%s",
+                   problem);
+  }
+  if (p->context != NULL) {
+    char hint[64];
+    snprintf(hint, sizeof(hint), "at %zu:%zu; not valid YAML",
+             p->context_mark.line + 1, p->context_mark.column + 1);
+    return fail_at(r, p->problem_mark, hint, "%s %s", problem, p->context);
+  }
   return fail_at(r, p->problem_mark, "not valid YAML", "%s", problem);
 }
 
@@ -299,15 +308,17 @@ static int get_ms(rd *r, const char *what, int64_t *us) {
     return fail(r, "milliseconds with at most 3 decimals, e.g. 12.5",
                 "%s must be a non-negative number, found '%.40s'", what, s);
   int64_t v = 0;
+  int64_t frac = 0;
+  for (size_t i = 0, scale = 100; i < nf; i++, scale /= 10)
+    frac += (int64_t)((size_t)(dot[1 + i] - '0') * scale);
   for (size_t i = 0; i < ni; i++) {
-    if (v > (INT64_MAX / 1000 - 9) / 10)
+    if (v > (INT64_MAX / 1000 - (s[i] - '0')) / 10)
       return fail(r, NULL, "%s %.40s is out of range", what, s);
     v = v * 10 + (s[i] - '0');
   }
-  v *= 1000;
-  for (size_t i = 0, scale = 100; i < nf; i++, scale /= 10)
-    v += (int64_t)((size_t)(dot[1 + i] - '0') * scale);
-  *us = v;
+  if (frac > INT64_MAX - v * 1000)
+    return fail(r, NULL, "%s %.40s is out of range", what, s);
+  *us = v * 1000 + frac;
   return 0;
 }
 
@@ -410,6 +421,7 @@ static int map_next(rd *r, const char *const *keys, size_t nkeys,
         return fail(r, "each key once", "duplicate key '%s' in %s", s, where);
       *seen |= 1u << i;
       *k = (int)i;
+      r->key = r->ev.start_mark;
       return next(r);
     }
   }
@@ -619,7 +631,8 @@ static int read_event(rd *r, pkc_event *ev) {
       continue;
     }
     if (seen & ~(BIT(0) | BIT((unsigned)k)))
-      return fail(r, "one chunk per event", "an event has one data key");
+      return fail_at(r, r->key, "one chunk per event",
+                     "an event has one data key");
     ev->kind = (pkc_event_kind)((k - 1) % 3 + 1);
     rc = k <= 3 ? get_bytes(r, keys[k], &ev->data, &ev->len)
                 : get_base64(r, keys[k], &ev->data, &ev->len);
@@ -783,8 +796,9 @@ static int read_root(rd *r, pkc_file *f) {
   while ((rc = map_next(r, keys, COUNT(keys), &seen, &k, "the cassette")) ==
          0) {
     if (seen == BIT(k) && k != 0)
-      return fail(r, "upgrade pk if the file is newer; " VERSIONS_HINT,
-                  "version must be the first key");
+      return fail_at(r, r->key,
+                     "upgrade pk if the file is newer; " VERSIONS_HINT,
+                     "version must be the first key");
     if (k == 0)
       rc = read_version(r, f);
     else if (k == 1)
@@ -833,6 +847,8 @@ int pkc_parse_limited(const char *name, const char *data, size_t len,
   pkc_file *f = pkc_file_new();
   if (f == NULL || !yaml_parser_initialize(&r.p)) {
     pkc_file_free(f);
+    r.err->code = PK_ENOMEM;
+    snprintf(r.err->msg, sizeof(r.err->msg), "%s: out of memory", r.name);
     return PK_ENOMEM;
   }
   yaml_parser_set_encoding(&r.p, YAML_UTF8_ENCODING);
