@@ -56,7 +56,7 @@ typedef struct pkc_entry {
   char *program;
   char **args;
   size_t nargs;
-  char *cwd; /* informational unless matched; may be NULL */
+  char *cwd;        /* informational unless matched; may be NULL */
   char **env_names; /* names the command set, removed or allow-listed */
   size_t nenv_names;
   char *env_digest; /* hex sha256 over the matched variables, or NULL */
@@ -64,17 +64,17 @@ typedef struct pkc_entry {
   char stdin_sha256[65]; /* hex, PKC_STDIN_BYTES only */
   uint64_t stdin_bytes;
   pkc_end_kind end;
-  int code;   /* PKC_END_EXIT: the whole 32-bit code */
-  int signal; /* PKC_END_SIGNAL / PKC_END_TIMEOUT (0: unknown) */
-  int error;  /* PKC_END_ERROR: a PK_E* code, written by its stable name */
-  int os_errno;      /* written as number and name (ENOENT) */
-  char *stage;       /* may be NULL */
-  char *errmsg;      /* may be NULL */
+  int code;     /* PKC_END_EXIT: the whole 32-bit code */
+  int signal;   /* PKC_END_SIGNAL / PKC_END_TIMEOUT (0: unknown) */
+  int error;    /* PKC_END_ERROR: a PK_E* code, written by its stable name */
+  int os_errno; /* written as number and name (ENOENT) */
+  char *stage;  /* may be NULL */
+  char *errmsg; /* may be NULL */
   int64_t duration_us;
   uint64_t total_bytes[3]; /* [PK_STDOUT], [PK_STDERR] as the run saw them */
   uint64_t total_lines[3];
-  bool truncated;  /* the recording cap cut the events short */
-  bool incomplete; /* the run's output_incomplete */
+  bool truncated;      /* the recording cap cut the events short */
+  bool incomplete;     /* the run's output_incomplete */
   char **placeholders; /* names of the placeholders this entry uses */
   size_t nplaceholders;
   pkc_event *events;
@@ -100,37 +100,63 @@ typedef struct pkc_error {
 /* Parse a cassette held in memory. name is used in messages. On success
  * *out is a new file; on failure err says why. Enforces every limit above
  * (len > PKC_MAX_FILE_BYTES is rejected before any parsing). */
-int pkc_parse(const char *name, const char *data, size_t len, pkc_file **out,
-              pkc_error *err);
+PK_EXTERN int pkc_parse(const char *name, const char *data, size_t len,
+                        pkc_file **out, pkc_error *err);
 /* Read and parse path (size checked with fstat first; a missing file is
  * PK_ECASSETTE_NOT_FOUND). */
-int pkc_load(const char *path, pkc_file **out, pkc_error *err);
+PK_EXTERN int pkc_load(const char *path, pkc_file **out, pkc_error *err);
 /* Emit f as YAML through libyaml's emitter into a new heap buffer. */
-int pkc_emit(const pkc_file *f, char **out, size_t *len);
+PK_EXTERN int pkc_emit(const pkc_file *f, char **out, size_t *len);
 
-pkc_file *pkc_file_new(void);
-void pkc_file_free(pkc_file *f);
-void pkc_entry_clear(pkc_entry *e); /* frees the contents, zeroes e */
+PK_EXTERN pkc_file *pkc_file_new(void);
+PK_EXTERN void pkc_file_free(pkc_file *f);
+PK_EXTERN void pkc_entry_clear(pkc_entry *e); /* frees the contents, zeroes e */
 /* Deep copy of src into *dst (dst's old contents are not freed). */
-int pkc_entry_copy(pkc_entry *dst, const pkc_entry *src);
+PK_EXTERN int pkc_entry_copy(pkc_entry *dst, const pkc_entry *src);
 /* Append a copy (copy=true) or take ownership of *e (then zeroed). */
-int pkc_file_add(pkc_file *f, pkc_entry *e, bool copy);
+PK_EXTERN int pkc_file_add(pkc_file *f, pkc_entry *e, bool copy);
 /* true when a and b are equal in every field; with ignore_timing the
  * time offsets, durations and recorded_at are not compared. */
-bool pkc_entry_equal(const pkc_entry *a, const pkc_entry *b,
-                     bool ignore_timing);
+PK_EXTERN bool pkc_entry_equal(const pkc_entry *a, const pkc_entry *b,
+                               bool ignore_timing);
 
 /* Helpers shared by the reader, writer and recorder. */
 /* Length of the longest prefix of s[0..len) that is complete, valid UTF-8
  * (no overlongs, surrogates or code points past U+10FFFF). A NUL byte is
  * valid UTF-8 but is treated as invalid here (stored as base64). */
-size_t pkc_utf8_valid_prefix(const char *s, size_t len);
+PK_EXTERN size_t pkc_utf8_valid_prefix(const char *s, size_t len);
 /* errno <-> its symbolic name ("ENOENT"); NULL / -1 when unknown. */
-const char *pkc_errno_name(int err);
-int pkc_errno_parse(const char *name);
+PK_EXTERN const char *pkc_errno_name(int err);
+PK_EXTERN int pkc_errno_parse(const char *name);
 /* PK_E* stable name (pk_err_name) back to the code; 0 when unknown. */
-int pkc_error_parse(const char *name);
+PK_EXTERN int pkc_error_parse(const char *name);
 /* hex sha256 of data into out[65] (nettle). */
-void pkc_sha256_hex(const void *data, size_t len, char out[65]);
+PK_EXTERN void pkc_sha256_hex(const void *data, size_t len, char out[65]);
+
+/* ---- additions for the reader, writer, tests and tools ---- */
+
+/* The reader's limits; pkc_parse uses PKC_MAX_*. Tests pass smaller ones
+ * to reach a limit without building a 64 MiB file. */
+typedef struct pkc_limits {
+  size_t max_file_bytes;
+  size_t max_scalar_bytes;
+  size_t max_depth;
+  size_t max_events; /* all entries together */
+} pkc_limits;
+PK_EXTERN int pkc_parse_limited(const char *name, const char *data, size_t len,
+                                const pkc_limits *lim, pkc_file **out,
+                                pkc_error *err);
+/* Every field of every entry, and version, pk and frozen. */
+PK_EXTERN bool pkc_file_equal(const pkc_file *a, const pkc_file *b);
+/* Signal number <-> name ("SIGTERM"); NULL / -1 when unknown. */
+PK_EXTERN const char *pkc_signal_name(int sig);
+PK_EXTERN int pkc_signal_parse(const char *name);
+/* 64 lowercase hex digits (a sha256 as written). */
+PK_EXTERN bool pkc_hex64_valid(const char *s);
+/* RFC 3339 UTC: YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z. */
+PK_EXTERN bool pkc_timestamp_valid(const char *s);
+/* Make index n of *(T **)arr usable (capacity is the next power of two
+ * >= n, so only call it with the current count). PK_ENOMEM or 0. */
+int pkc__grow(void *arr, size_t n, size_t sz);
 
 #endif
