@@ -600,35 +600,155 @@ static void unknown_command_is_a_usage_error(void **state) {
 }
 
 /* The reserved cassette commands fail as pk's own failure, run nothing. */
-static void reserved_commands_are_unsupported(void **state) {
+/* pk cassette stays reserved until its subcommands land. */
+static void cassette_command_reserved(void **state) {
   (void)state;
-  const char *const *cases[] = {
-      (const char *const[]){"record", "c.yaml", "--", PK_FIXTURE, "exit", "3",
-                            NULL},
-      (const char *const[]){"replay", "c.yaml", "--", PK_FIXTURE, "exit", "3",
-                            NULL},
-      (const char *const[]){"cassette", "lint", "c.yaml", NULL},
-      (const char *const[]){"cassette", NULL},
-      (const char *const[]){"run", "--cassette", "c.yaml", "--", PK_FIXTURE,
-                            "exit", "3", NULL},
-      (const char *const[]){"run", "--mode", "none", "--", PK_FIXTURE, "exit",
-                            "3", NULL},
-  };
-  static const char *const want[] = {
-      "pk: unsupported: pk record is not built yet\n",
-      "pk: unsupported: pk replay is not built yet\n",
-      "pk: unsupported: pk cassette is not built yet\n",
-      "pk: unsupported: pk cassette is not built yet\n",
-      "pk: unsupported: pk run --cassette is not built yet\n",
-      "pk: unsupported: pk run --mode is not built yet\n",
-  };
-  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+  cli_res r;
+  expect_exit((const char *const[]){"cassette", "lint", "c.yaml", NULL}, NULL,
+              125, &r);
+  assert_string_equal(err_text(&r),
+                      "pk: unsupported: pk cassette is not built yet\n");
+  cli_res_free(&r);
+}
+
+/* A temporary directory with a copy of the fixture: recorded with the
+ * copy's path, then the copy is removed, so a replay provably runs
+ * nothing (the program is not there). */
+typedef struct cas_dir {
+  char dir[64], prog[96], cas[96];
+  pkt_snapshot snap; /* pk's guardians must be gone at the end */
+} cas_dir;
+
+static void cas_dir_make(cas_dir *d) {
+  pkt_snapshot_take(&d->snap);
+  snprintf(d->dir, sizeof(d->dir), "/tmp/pk-cli-cas-XXXXXX");
+  assert_non_null(mkdtemp(d->dir));
+  snprintf(d->prog, sizeof(d->prog), "%s/tool", d->dir);
+  snprintf(d->cas, sizeof(d->cas), "%s/c.yaml", d->dir);
+  char cmd[512];
+  snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", PK_FIXTURE, d->prog);
+  assert_int_equal(system(cmd), 0);
+}
+
+static void cas_dir_remove(cas_dir *d) {
+  char cmd[128];
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d->dir);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(access(d->dir, F_OK), -1);
+  pkt_snapshot_check(&d->snap);
+}
+
+/* The README's main job: record a real command, make the program
+ * unavailable, replay it byte-exact with its exit status. */
+static void record_then_replay_without_the_program(void **state) {
+  (void)state;
+  cas_dir d;
+  cas_dir_make(&d);
+  cli_res r;
+  expect_exit((const char *const[]){"record", d.cas, "--", d.prog, "outerr",
+                                    "to out", "to err", "3", NULL},
+              NULL, 3, &r);
+  assert_string_equal(out_text(&r), "to out\n");
+  assert_string_equal(err_text(&r), "to err\n");
+  cli_res_free(&r);
+  struct stat st;
+  assert_int_equal(stat(d.cas, &st), 0);
+  assert_int_equal(st.st_mode & 0777, 0600);
+  assert_int_equal(unlink(d.prog), 0);
+  expect_exit((const char *const[]){"replay", d.cas, "--", d.prog, "outerr",
+                                    "to out", "to err", "3", NULL},
+              NULL, 3, &r);
+  assert_string_equal(out_text(&r), "to out\n");
+  assert_string_equal(err_text(&r), "to err\n");
+  cli_res_free(&r);
+  /* A different argument is a miss: 125, the nearest entry named. */
+  expect_exit((const char *const[]){"replay", d.cas, "--", d.prog, "outerr",
+                                    "to out", "to err", "4", NULL},
+              NULL, 125, &r);
+  assert_prefix(err_text(&r), "pk: cassette_miss: ");
+  assert_non_null(strstr(err_text(&r), "args[3]: recorded \"3\", now \"4\""));
+  assert_int_equal(r.out.len, 0);
+  cli_res_free(&r);
+  cas_dir_remove(&d);
+}
+
+/* stdin is part of the key: two inputs are two entries; a third input
+ * replays as a miss. */
+static void record_keys_on_stdin(void **state) {
+  (void)state;
+  cas_dir d;
+  cas_dir_make(&d);
+  const char *in[] = {"a\n", "b\n"};
+  for (int i = 0; i < 2; i++) {
+    cli_opts o = {.in = in[i], .in_len = 2};
     cli_res r;
-    expect_exit(cases[i], NULL, 125, &r);
-    assert_string_equal(err_text(&r), want[i]);
-    assert_int_equal(r.out.len, 0);
+    expect_exit(
+        (const char *const[]){"record", d.cas, "--", d.prog, "cat", NULL}, &o,
+        0, &r);
+    assert_string_equal(out_text(&r), in[i]);
     cli_res_free(&r);
   }
+  assert_int_equal(unlink(d.prog), 0);
+  for (int i = 1; i >= 0; i--) {
+    cli_opts o = {.in = in[i], .in_len = 2};
+    cli_res r;
+    expect_exit(
+        (const char *const[]){"replay", d.cas, "--", d.prog, "cat", NULL}, &o,
+        0, &r);
+    assert_string_equal(out_text(&r), in[i]);
+    cli_res_free(&r);
+  }
+  cli_opts o = {.in = "c\n", .in_len = 2};
+  cli_res r;
+  expect_exit((const char *const[]){"replay", d.cas, "--", d.prog, "cat", NULL},
+              &o, 125, &r);
+  assert_prefix(err_text(&r), "pk: cassette_miss: ");
+  assert_non_null(strstr(err_text(&r), "stdin: recorded"));
+  cli_res_free(&r);
+  cas_dir_remove(&d);
+}
+
+/* pk run --cassette follows the record mode; a missing cassette and a
+ * bad mode are errors of their own. */
+static void run_with_a_cassette(void **state) {
+  (void)state;
+  cas_dir d;
+  cas_dir_make(&d);
+  cli_res r;
+  expect_exit((const char *const[]){"run", "--cassette", d.cas, "--mode",
+                                    "none", "--", d.prog, "echo", "x", NULL},
+              NULL, 125, &r);
+  assert_prefix(err_text(&r), "pk: cassette_not_found: ");
+  cli_res_free(&r);
+  expect_exit((const char *const[]){"run", "--cassette", d.cas, "--mode",
+                                    "sometimes", "--", d.prog, "echo", NULL},
+              NULL, 125, &r);
+  assert_prefix(err_text(&r), "pk: invalid_argument: --mode must be");
+  cli_res_free(&r);
+  expect_exit((const char *const[]){"run", "--cassette", d.cas, "--mode",
+                                    "once", "--", d.prog, "echo", "x", NULL},
+              NULL, 0, &r);
+  assert_string_equal(out_text(&r), "x\n");
+  cli_res_free(&r);
+  assert_int_equal(unlink(d.prog), 0);
+  expect_exit((const char *const[]){"run", "--cassette", d.cas, "--", d.prog,
+                                    "echo", "x", NULL},
+              NULL, 0, &r);
+  assert_string_equal(out_text(&r), "x\n");
+  cli_res_free(&r);
+  setenv("PK_RECORD_MODE", "bogus", 1);
+  expect_exit((const char *const[]){"run", "--cassette", d.cas, "--", d.prog,
+                                    "echo", "x", NULL},
+              NULL, 125, &r);
+  unsetenv("PK_RECORD_MODE");
+  assert_prefix(err_text(&r), "pk: invalid_argument: PK_RECORD_MODE=bogus");
+  cli_res_free(&r);
+  expect_exit((const char *const[]){"replay", "--", d.prog, NULL}, NULL, 125,
+              &r);
+  assert_prefix(err_text(&r), "pk: invalid_argument: pk replay needs a "
+                              "CASSETTE");
+  cli_res_free(&r);
+  cas_dir_remove(&d);
 }
 
 /* The man page, generated from the same table: every section, every
@@ -1452,7 +1572,10 @@ int main(void) {
       cmocka_unit_test(help_x_equals_x_help),
       cmocka_unit_test(bare_pk_is_a_usage_error),
       cmocka_unit_test(unknown_command_is_a_usage_error),
-      cmocka_unit_test(reserved_commands_are_unsupported),
+      cmocka_unit_test(cassette_command_reserved),
+      cmocka_unit_test(record_then_replay_without_the_program),
+      cmocka_unit_test(record_keys_on_stdin),
+      cmocka_unit_test(run_with_a_cassette),
       cmocka_unit_test(man_page_documents_every_command),
       cmocka_unit_test(stdout_and_stderr_byte_exact),
       cmocka_unit_test(stdin_passes_through_binary_safe),

@@ -32,22 +32,43 @@ int cli_unknown(const char *name);
 /* Flushes stdout: 0, or EXIT_PK_FAIL with a message if it failed. */
 int cli_flush(void);
 
-/* pk run's parsed options. */
+/* Which command parsed the options: they share one run (run.c). */
+typedef enum run_kind {
+  RUN_PLAIN = 0, /* pk run [--cassette C] */
+  RUN_RECORD,    /* pk record C */
+  RUN_REPLAY,    /* pk replay C */
+} run_kind;
+
+/* pk run's (and record's, replay's) parsed options. */
 typedef struct run_args {
+  run_kind kind;
   double timeout_s, grace_s;
   bool have_grace;
   pk_mechanism mech;
   const char *report;
-  char **argv; /* PROGRAM ARG... */
+  const char *cassette; /* --cassette, or record's / replay's CASSETTE */
+  int mode;             /* --mode: a pk_record_mode, 0 when not given */
+  char **redact;        /* NAME=VALUE (borrowed from argv) */
+  int nredact;
+  bool keep_paths;
+  double speed; /* replay pace (0: at once) */
+  char **argv;  /* PROGRAM ARG... */
   int argc;
 } run_args;
+
+/* run.c: parse the options of `kind` (argv after the command name, and
+ * for record/replay after CASSETTE) and run. Returns the exit status. */
+int run_command(run_kind kind, const char *cassette, int argc, char **argv);
+/* record.c: `pk record|replay CASSETTE ...`: checks CASSETTE, then
+ * run_command. */
+int cassette_command(run_kind kind, int argc, char **argv);
 
 /* The subcommands, one file each. */
 int cmd_run(int argc, char **argv);
 int cmd_caps(int argc, char **argv);
 int cmd_help(int argc, char **argv);
-int cmd_record(int argc, char **argv);   /* not built yet */
-int cmd_replay(int argc, char **argv);   /* not built yet */
+int cmd_record(int argc, char **argv);
+int cmd_replay(int argc, char **argv);
 int cmd_cassette(int argc, char **argv); /* not built yet */
 
 /* --report FILE (report.c): a temporary file next to FILE, made before

@@ -1,11 +1,9 @@
-/* pk replay: reserved. Its usage (the spec) is in usage.def already; a later
- * change, built on cassettes/, fills in this function. Until then it
- * fails with PK_EUNSUPPORTED (exit 125). */
+/* pk replay CASSETTE [options] -- PROGRAM [ARG...]: never spawn; write
+ * the matching entry's stdout and stderr byte-exact in their recorded
+ * order and exit as pk run would have. The run itself is run.c's (the
+ * cassette runner plays the entry through the same pump). */
 #include "cli.h"
 
 int cmd_replay(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
-  /* Not built yet: the cassette CLI change replaces this body. */
-  return fail(PK_EUNSUPPORTED, "pk replay is not built yet");
+  return cassette_command(RUN_REPLAY, argc, argv);
 }

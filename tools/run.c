@@ -6,6 +6,8 @@
 #include "cli.h"
 #include "sink.h"
 
+#include <pk/cassette.h>
+
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
@@ -38,6 +40,38 @@ static int parse_seconds(const char *opt, const char *s, double *out) {
   return 0;
 }
 
+/* Which options each command takes. */
+static bool allowed(run_kind k, const char *o) {
+  static const struct {
+    const char *opt;
+    unsigned kinds; /* 1 << run_kind */
+  } table[] = {
+      {"--timeout", 1u << RUN_PLAIN | 1u << RUN_RECORD},
+      {"--grace", 1u << RUN_PLAIN | 1u << RUN_RECORD},
+      {"--mechanism", 1u << RUN_PLAIN | 1u << RUN_RECORD},
+      {"--report", 1u << RUN_PLAIN},
+      {"--cassette", 1u << RUN_PLAIN},
+      {"--mode", 1u << RUN_PLAIN},
+      {"--redact", 1u << RUN_PLAIN | 1u << RUN_RECORD | 1u << RUN_REPLAY},
+      {"--keep-paths", 1u << RUN_PLAIN | 1u << RUN_RECORD | 1u << RUN_REPLAY},
+      {"--speed", 1u << RUN_PLAIN | 1u << RUN_REPLAY},
+  };
+  for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
+    if (strcmp(table[i].opt, o) == 0)
+      return (table[i].kinds & 1u << k) != 0;
+  return false;
+}
+
+static const char *kind_name(run_kind k) {
+  return k == RUN_RECORD ? "record" : k == RUN_REPLAY ? "replay" : "run";
+}
+
+static int usage_error(run_kind k, const char *fmt, const char *arg) {
+  fail(PK_EINVAL, fmt, arg);
+  cli_synopsis(stderr, cli_find(kind_name(k)));
+  return EXIT_PK_FAIL;
+}
+
 static int parse_run(int argc, char **argv, run_args *a) {
   int i = 0;
   while (i < argc) {
@@ -49,6 +83,9 @@ static int parse_run(int argc, char **argv, run_args *a) {
     }
     if (o[0] != '-')
       break; /* PROGRAM without "--" */
+    if (!allowed(a->kind, o))
+      return usage_error(a->kind, "unknown option '%s'", o);
+    int step = 2;
     if (strcmp(o, "--timeout") == 0) {
       if (parse_seconds(o, v, &a->timeout_s))
         return EXIT_PK_FAIL;
@@ -67,21 +104,47 @@ static int parse_run(int argc, char **argv, run_args *a) {
       if (v == NULL || v[0] == '\0')
         return fail(PK_EINVAL, "--report needs a file name");
       a->report = v;
-    } else if (strcmp(o, "--cassette") == 0 || strcmp(o, "--mode") == 0) {
-      /* Reserved (usage.def): the cassette CLI change fills these in. */
-      return fail(PK_EUNSUPPORTED, "pk run %s is not built yet", o);
-    } else {
-      fail(PK_EINVAL, "unknown option '%s'", o);
-      cli_synopsis(stderr, cli_find("run"));
-      return EXIT_PK_FAIL;
+    } else if (strcmp(o, "--cassette") == 0) {
+      if (v == NULL || v[0] == '\0')
+        return fail(PK_EINVAL, "--cassette needs a file name");
+      a->cassette = v;
+    } else if (strcmp(o, "--mode") == 0) {
+      pk_record_mode m;
+      if (v == NULL || pk_record_mode_parse(v, &m) != 0 ||
+          m == PK_RECORD_DEFAULT)
+        return fail(PK_EINVAL,
+                    "--mode must be none, once, new_episodes or all, got "
+                    "'%s'",
+                    v ? v : "");
+      a->mode = (int)m;
+    } else if (strcmp(o, "--redact") == 0) {
+      const char *eq = v != NULL ? strchr(v, '=') : NULL;
+      if (eq == NULL || eq == v || eq[1] == '\0')
+        return fail(PK_EINVAL, "--redact needs NAME=VALUE, got '%s'",
+                    v ? v : "");
+      a->redact[a->nredact++] = (char *)v;
+    } else if (strcmp(o, "--keep-paths") == 0) {
+      a->keep_paths = true;
+      step = 1;
+    } else if (strcmp(o, "--speed") == 0) {
+      char *end = NULL;
+      a->speed = v != NULL ? strtod(v, &end) : -1;
+      if (v == NULL || end == v || *end != '\0' || !isfinite(a->speed) ||
+          a->speed < 0 || a->speed > 1e6)
+        return fail(PK_EINVAL,
+                    "--speed needs a factor >= 0 (1: the recorded pace, 0: "
+                    "at once), got '%s'",
+                    v ? v : "");
     }
-    i += 2;
+    i += step;
   }
-  if (i >= argc) {
-    fail(PK_EINVAL, "no program given");
-    cli_synopsis(stderr, cli_find("run"));
-    return EXIT_PK_FAIL;
-  }
+  if (a->mode != 0 && a->cassette == NULL)
+    return fail(PK_EINVAL, "--mode needs --cassette");
+  if ((a->nredact > 0 || a->keep_paths || a->speed > 0) && a->cassette == NULL)
+    return fail(PK_EINVAL, "--redact, --keep-paths and --speed need "
+                           "--cassette");
+  if (i >= argc)
+    return usage_error(a->kind, "no program given%s", "");
   a->argv = argv + i;
   a->argc = argc - i;
   return 0;
@@ -264,20 +327,113 @@ static int new_runner(pk_mechanism m, pk_runner **out) {
   return pk_real_runner_new(&o, out);
 }
 
-int cmd_run(int argc, char **argv) {
-  run_args a = {0};
+/* stdin for a cassette run: read whole unless it is a terminal (then
+ * the child inherits it and the entry says so), so its digest is part
+ * of the key exactly as in the library. */
+static int read_stdin(pk_cmd *cmd, char **data) {
+  *data = NULL;
+  if (isatty(0))
+    return 0;
+  size_t len = 0, cap = 0;
+  char *buf = NULL;
+  for (;;) {
+    if (len == cap) {
+      size_t ncap = cap ? 2 * cap : 65536;
+      char *nb = realloc(buf, ncap);
+      if (nb == NULL) {
+        free(buf);
+        return PK_ENOMEM;
+      }
+      buf = nb;
+      cap = ncap;
+    }
+    ssize_t n = read(0, buf + len, cap - len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0) {
+      int err = errno;
+      free(buf);
+      fail(PK_EIO, "cannot read stdin: %s", strerror(err));
+      return PK_EIO;
+    }
+    if (n == 0)
+      break;
+    len += (size_t)n;
+  }
+  *data = buf;
+  return pk_cmd_set_stdin_bytes(cmd, buf != NULL ? buf : "", len);
+}
+
+/* Open --cassette / CASSETTE for this command: record runs for real and
+ * appends; replay never spawns; run follows the record mode. */
+static int open_cassette(const run_args *a, pk_runner *inner,
+                         pk_cassette **out) {
+  pk_cassette_opts o;
+  memset(&o, 0, sizeof(o));
+  o.inner = inner;
+  o.normalize_paths = !a->keep_paths;
+  o.speed = a->speed;
+  if (a->kind == RUN_RECORD) {
+    o.mode = PK_RECORD_NEW_EPISODES;
+    o.always_record = true;
+  } else if (a->kind == RUN_REPLAY) {
+    o.mode = PK_RECORD_NONE;
+  } else {
+    o.mode = (pk_record_mode)a->mode;
+  }
+  char err[4096];
+  int rc = pk_cassette_open(a->cassette, &o, out, err, sizeof(err));
+  if (rc != 0)
+    return fail(rc, "%s", err);
+  if (a->kind == RUN_REPLAY && pk_cassette_mode(*out) != PK_RECORD_NONE) {
+    pk_cassette_close(*out, NULL, 0);
+    *out = NULL;
+    return fail(PK_EINVAL, "pk replay never records: unset PK_RECORD_MODE "
+                           "(or set it to none)");
+  }
+  for (int i = 0; i < a->nredact; i++) {
+    char *eq = strchr(a->redact[i], '=');
+    *eq = '\0';
+    rc = pk_cassette_redact(*out, a->redact[i], eq + 1);
+    *eq = '=';
+    if (rc != 0) {
+      fail(rc, "--redact %s: %s", a->redact[i], pk_cassette_errmsg(*out));
+      pk_cassette_close(*out, NULL, 0);
+      *out = NULL;
+      return EXIT_PK_FAIL;
+    }
+  }
+  return 0;
+}
+
+int run_command(run_kind kind, const char *cassette, int argc, char **argv) {
+  run_args a;
+  memset(&a, 0, sizeof(a));
+  a.kind = kind;
+  a.cassette = cassette;
+  a.redact = calloc((size_t)argc + 1, sizeof(char *));
+  if (a.redact == NULL)
+    return fail(PK_ENOMEM, "out of memory");
   int status = parse_run(argc, argv, &a);
-  if (status != 0)
+  if (status != 0) {
+    free(a.redact);
     return status;
-  if (a.mech != PK_MECH_AUTO && pk_mechanism_available(a.mech) != 0)
+  }
+  if (a.mech != PK_MECH_AUTO && pk_mechanism_available(a.mech) != 0) {
+    free(a.redact);
     return fail(PK_EUNSUPPORTED, "mechanism %s is not available here",
                 pk_mechanism_name(a.mech));
+  }
   report_file rep = {.fd = -1};
-  if (a.report != NULL && report_open(&rep, a.report) != 0)
+  if (a.report != NULL && report_open(&rep, a.report) != 0) {
+    free(a.redact);
     return EXIT_PK_FAIL; /* before the spawn: the command never runs */
-  pk_runner *runner = NULL;
+  }
+  pk_runner *real = NULL;
+  pk_cassette *cas = NULL;
   pk_cmd *cmd = NULL;
   pk_result *res = NULL;
+  char *stdin_data = NULL;
   run_state st;
   memset(&st, 0, sizeof(st));
   /* pk writes the child's output to the terminal while the child is its
@@ -285,11 +441,20 @@ int cmd_run(int argc, char **argv) {
    * background: neither may stop pk. The child gets default handlers. */
   signal(SIGTTOU, SIG_IGN);
   signal(SIGTTIN, SIG_IGN);
-  int rc = new_runner(a.mech, &runner);
+  int rc = kind == RUN_REPLAY ? 0 : new_runner(a.mech, &real);
+  if (rc == 0 && a.cassette != NULL && open_cassette(&a, real, &cas) != 0) {
+    status = EXIT_PK_FAIL;
+    goto out;
+  }
   if (rc == 0)
     rc = build_cmd(&a, &cmd);
+  if (rc == 0 && cas != NULL && (rc = read_stdin(cmd, &stdin_data)) != 0 &&
+      rc == PK_EIO) {
+    status = EXIT_PK_FAIL;
+    goto out;
+  }
   if (rc == 0)
-    rc = drive(runner, cmd, &st, &res);
+    rc = drive(cas != NULL ? pk_cassette_runner(cas) : real, cmd, &st, &res);
   if (rc == UV_EMFILE || rc == UV_ENFILE)
     rc = PK_ELIMIT; /* one name for running out of descriptors */
   if (rc == PK_ELIMIT) {
@@ -312,9 +477,24 @@ int cmd_run(int argc, char **argv) {
     if (a.report != NULL && report_commit(&rep, &a, res) != 0)
       status = EXIT_PK_FAIL;
   }
+out:
+  if (cas != NULL) {
+    /* Saves what was recorded; a miss was reported by the run itself. */
+    static char err[16384];
+    int crc = pk_cassette_close(cas, err, sizeof(err));
+    if (crc != 0 && !(crc == PK_ECASSETTE_MISS && res != NULL &&
+                      pk_result_error(res) == PK_ECASSETTE_MISS))
+      status = fail(crc, "%s", err);
+  }
   report_discard(&rep);
   pk_result_free(res);
   pk_cmd_free(cmd);
-  pk_runner_free(runner);
+  pk_runner_free(real);
+  free(stdin_data);
+  free(a.redact);
   return status;
+}
+
+int cmd_run(int argc, char **argv) {
+  return run_command(RUN_PLAIN, NULL, argc, argv);
 }

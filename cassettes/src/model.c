@@ -279,24 +279,23 @@ size_t pkc_utf8_valid_prefix(const char *s, size_t len) {
 #define PKC_ERRNO_LIST(X)                                                      \
   X(E2BIG)                                                                     \
   X(EACCES)                                                                    \
-  X(EADDRINUSE) X(EADDRNOTAVAIL) X(EAFNOSUPPORT) X(EAGAIN) X(EALREADY) X(      \
-      EBADF) X(EBADMSG) X(EBUSY) X(ECANCELED) X(ECHILD) X(ECONNABORTED)        \
-      X(ECONNREFUSED) X(ECONNRESET) X(EDEADLK) X(EDESTADDRREQ) X(EDOM) X(      \
-          EDQUOT) X(EEXIST) X(EFAULT) X(EFBIG) X(EHOSTUNREACH) X(EIDRM)        \
-          X(EILSEQ) X(EINPROGRESS) X(EINTR) X(EINVAL) X(EIO) X(EISCONN) X(     \
-              EISDIR) X(ELOOP) X(EMFILE) X(EMLINK) X(EMSGSIZE) X(EMULTIHOP)    \
-              X(ENAMETOOLONG) X(ENETDOWN) X(ENETRESET) X(ENETUNREACH) X(       \
-                  ENFILE) X(ENOBUFS) X(ENODEV) X(ENOENT) X(ENOEXEC) X(ENOLCK)  \
-                  X(ENOLINK) X(ENOMEM) X(ENOMSG) X(ENOPROTOOPT) X(ENOSPC)      \
-                      X(ENOSYS) X(ENOTCONN) X(ENOTDIR) X(ENOTEMPTY)            \
-                          X(ENOTRECOVERABLE) X(ENOTSOCK) X(ENOTSUP) X(ENOTTY)  \
-                              X(ENXIO) X(EOVERFLOW) X(EOWNERDEAD) X(EPERM)     \
-                                  X(EPIPE) X(EPROTO) X(EPROTONOSUPPORT)        \
-                                      X(EPROTOTYPE) X(ERANGE) X(EROFS)         \
-                                          X(ESPIPE) X(ESRCH) X(ESTALE)         \
-                                              X(ETIMEDOUT) X(ETXTBSY) X(EXDEV) \
-                                                  X(EWOULDBLOCK) X(EOPNOTSUPP) \
-                                                      X(EDEADLOCK)
+  X(EADDRINUSE)                                                                \
+  X(EADDRNOTAVAIL) X(EAFNOSUPPORT) X(EAGAIN) X(EALREADY) X(EBADF) X(           \
+      EBADMSG) X(EBUSY) X(ECANCELED) X(ECHILD) X(ECONNABORTED) X(ECONNREFUSED) \
+      X(ECONNRESET) X(EDEADLK) X(EDESTADDRREQ) X(EDOM) X(EDQUOT) X(EEXIST) X(  \
+          EFAULT) X(EFBIG) X(EHOSTUNREACH) X(EIDRM) X(EILSEQ) X(EINPROGRESS)   \
+          X(EINTR) X(EINVAL) X(EIO) X(EISCONN) X(EISDIR) X(ELOOP) X(EMFILE) X( \
+              EMLINK) X(EMSGSIZE) X(EMULTIHOP) X(ENAMETOOLONG) X(ENETDOWN)     \
+              X(ENETRESET) X(ENETUNREACH) X(ENFILE) X(ENOBUFS) X(ENODEV) X(    \
+                  ENOENT) X(ENOEXEC) X(ENOLCK) X(ENOLINK) X(ENOMEM) X(ENOMSG)  \
+                  X(ENOPROTOOPT) X(ENOSPC) X(ENOSYS) X(ENOTCONN) X(ENOTDIR)    \
+                      X(ENOTEMPTY) X(ENOTRECOVERABLE) X(ENOTSOCK) X(ENOTSUP)   \
+                          X(ENOTTY) X(ENXIO) X(EOVERFLOW) X(EOWNERDEAD)        \
+                              X(EPERM) X(EPIPE) X(EPROTO) X(EPROTONOSUPPORT)   \
+                                  X(EPROTOTYPE) X(ERANGE) X(EROFS) X(ESPIPE)   \
+                                      X(ESRCH) X(ESTALE) X(ETIMEDOUT)          \
+                                          X(ETXTBSY) X(EXDEV) X(EWOULDBLOCK)   \
+                                              X(EOPNOTSUPP) X(EDEADLOCK)
 
 typedef struct pkc_name {
   int value;
@@ -309,11 +308,11 @@ static const pkc_name errno_names[] = {PKC_ERRNO_LIST(PKC_NAME_ROW)};
 #define PKC_SIGNAL_LIST(X)                                                     \
   X(SIGHUP)                                                                    \
   X(SIGINT)                                                                    \
-  X(SIGQUIT) X(SIGILL) X(SIGTRAP) X(SIGABRT) X(SIGBUS) X(SIGFPE) X(SIGKILL)    \
-      X(SIGUSR1) X(SIGSEGV) X(SIGUSR2) X(SIGPIPE) X(SIGALRM) X(SIGTERM)        \
-          X(SIGCHLD) X(SIGCONT) X(SIGSTOP) X(SIGTSTP) X(SIGTTIN) X(SIGTTOU)    \
-              X(SIGURG) X(SIGXCPU) X(SIGXFSZ) X(SIGVTALRM) X(SIGPROF)          \
-                  X(SIGSYS)
+  X(SIGQUIT)                                                                   \
+  X(SIGILL) X(SIGTRAP) X(SIGABRT) X(SIGBUS) X(SIGFPE) X(SIGKILL) X(SIGUSR1)    \
+      X(SIGSEGV) X(SIGUSR2) X(SIGPIPE) X(SIGALRM) X(SIGTERM) X(SIGCHLD)        \
+          X(SIGCONT) X(SIGSTOP) X(SIGTSTP) X(SIGTTIN) X(SIGTTOU) X(SIGURG)     \
+              X(SIGXCPU) X(SIGXFSZ) X(SIGVTALRM) X(SIGPROF) X(SIGSYS)
 static const pkc_name signal_names[] = {PKC_SIGNAL_LIST(PKC_NAME_ROW)};
 
 #define PKC_COUNT(a) (sizeof(a) / sizeof((a)[0]))

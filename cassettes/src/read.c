@@ -249,6 +249,14 @@ static int need_plain(rd *r, const char *what, const char *type) {
 }
 
 /* Decimal digits only, no leading zeros. */
+/* Every byte of s[0..n) is a digit (a fraction: leading zeros fine). */
+static bool all_digits(const char *s, size_t n) {
+  for (size_t i = 0; i < n; i++)
+    if (s[i] < '0' || s[i] > '9')
+      return false;
+  return true;
+}
+
 static bool digits(const char *s, size_t n) {
   if (n == 0 || (n > 1 && s[0] == '0'))
     return false;
@@ -304,7 +312,7 @@ static int get_ms(rd *r, const char *what, int64_t *us) {
   size_t n = slen(r), ni = dot ? (size_t)(dot - s) : n;
   size_t nf = dot ? n - ni - 1 : 0;
   if (!digits(s, ni) || (dot && (nf == 0 || nf > 3)) ||
-      (nf != 0 && (strspn(dot + 1, "0123456789") != nf)))
+      (nf != 0 && !all_digits(dot + 1, nf)))
     return fail(r, "milliseconds with at most 3 decimals, e.g. 12.5",
                 "%s must be a non-negative number, found '%.40s'", what, s);
   int64_t v = 0;

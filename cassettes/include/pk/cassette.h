@@ -114,9 +114,14 @@ typedef struct pk_cassette_opts {
    * recorded or replayed. */
   const char *const *passthrough;
   size_t npassthrough;
-  /* Only commands whose "program arg..." matches this fnmatch(3) pattern
-   * are recorded; others replay (PK_RECORD_ONLY overrides it). */
+  /* Record only when the cassette's path, file name or file name
+   * without its extension matches this fnmatch(3) pattern; otherwise the
+   * mode is none (PK_RECORD_ONLY overrides it): re-record one test's
+   * cassette while the others replay. */
   const char *record_only;
+  /* Every command runs through `inner` and is recorded, appended after
+   * the file's entries, in any recording mode (pk record). */
+  bool always_record;
 } pk_cassette_opts;
 
 #define PK_CASSETTE_DEFAULT_MAX_ENTRY ((size_t)64 << 20)
