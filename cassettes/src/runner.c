@@ -378,10 +378,12 @@ static int cas_start(pk_runner *self, const pk_cmd *cmd, uv_loop_t *loop,
     return c->opts.inner->vt->start(c->opts.inner, cmd, loop, ev, out, fail);
   }
   pkc_key k;
+  pthread_mutex_lock(&c->mu); /* keys read the placeholders and options */
   int rc = pkc_key_of_cmd(c, cmd, &k);
-  if (rc != 0)
+  if (rc != 0) {
+    pthread_mutex_unlock(&c->mu);
     return rc;
-  pthread_mutex_lock(&c->mu);
+  }
   size_t hit = SIZE_MAX;
   pkc_slot *consumed = NULL;
   if (!c->record_all && c->opts.matcher != NULL) {
@@ -421,10 +423,11 @@ static int cas_start(pk_runner *self, const pk_cmd *cmd, uv_loop_t *loop,
     c->played[hit]++;
     pkc_entry copy;
     rc = pkc_entry_copy(&copy, &c->file->entries[hit]);
-    pthread_mutex_unlock(&c->mu);
-    pkc_key_clear(&k);
+    /* Under the lock: another thread's recording may add a secret. */
     if (rc == 0)
       rc = pkc_subst_restore(c->subst, &copy);
+    pthread_mutex_unlock(&c->mu);
+    pkc_key_clear(&k);
     pk_reply *reply = rc == 0 ? reply_of(&copy, cmd) : NULL;
     pkc_entry_clear(&copy);
     if (reply == NULL)
