@@ -500,6 +500,12 @@ static int merge(pk_cassette *c, pkc_file *disk, pkc_file **out) {
     return PK_ENOMEM;
   m->version = PKC_VERSION;
   m->frozen = disk->frozen;
+  m->pk_version = pk__sprintf("%d.%d.%d", PK_VERSION_MAJOR, PK_VERSION_MINOR,
+                              PK_VERSION_PATCH);
+  if (m->pk_version == NULL) {
+    pkc_file_free(m);
+    return PK_ENOMEM;
+  }
   pkc_set kept = {0}, gone = {0}, ids = {0};
   int rc = pkc_set_init(&kept, disk->nentries + c->nrec);
   if (rc == 0)
