@@ -276,44 +276,60 @@ size_t pkc_utf8_valid_prefix(const char *s, size_t len) {
 /* ---- errno names: the POSIX set, all present on Linux. Aliases
  * (EWOULDBLOCK, EOPNOTSUPP, EDEADLOCK) come after the name they alias, so
  * a number maps to one name and both names parse. */
-#define PKC_ERRNO_LIST(X)                                                      \
-  X(E2BIG)                                                                     \
-  X(EACCES)                                                                    \
-  X(EADDRINUSE)                                                                \
-  X(EADDRNOTAVAIL) X(EAFNOSUPPORT) X(EAGAIN) X(EALREADY) X(EBADF) X(           \
-      EBADMSG) X(EBUSY) X(ECANCELED) X(ECHILD) X(ECONNABORTED) X(ECONNREFUSED) \
-      X(ECONNRESET) X(EDEADLK) X(EDESTADDRREQ) X(EDOM) X(EDQUOT) X(EEXIST) X(  \
-          EFAULT) X(EFBIG) X(EHOSTUNREACH) X(EIDRM) X(EILSEQ) X(EINPROGRESS)   \
-          X(EINTR) X(EINVAL) X(EIO) X(EISCONN) X(EISDIR) X(ELOOP) X(EMFILE) X( \
-              EMLINK) X(EMSGSIZE) X(EMULTIHOP) X(ENAMETOOLONG) X(ENETDOWN)     \
-              X(ENETRESET) X(ENETUNREACH) X(ENFILE) X(ENOBUFS) X(ENODEV) X(    \
-                  ENOENT) X(ENOEXEC) X(ENOLCK) X(ENOLINK) X(ENOMEM) X(ENOMSG)  \
-                  X(ENOPROTOOPT) X(ENOSPC) X(ENOSYS) X(ENOTCONN) X(ENOTDIR)    \
-                      X(ENOTEMPTY) X(ENOTRECOVERABLE) X(ENOTSOCK) X(ENOTSUP)   \
-                          X(ENOTTY) X(ENXIO) X(EOVERFLOW) X(EOWNERDEAD)        \
-                              X(EPERM) X(EPIPE) X(EPROTO) X(EPROTONOSUPPORT)   \
-                                  X(EPROTOTYPE) X(ERANGE) X(EROFS) X(ESPIPE)   \
-                                      X(ESRCH) X(ESTALE) X(ETIMEDOUT)          \
-                                          X(ETXTBSY) X(EXDEV) X(EWOULDBLOCK)   \
-                                              X(EOPNOTSUPP) X(EDEADLOCK)
-
 typedef struct pkc_name {
   int value;
   const char *name;
 } pkc_name;
 
-#define PKC_NAME_ROW(e) {e, #e},
-static const pkc_name errno_names[] = {PKC_ERRNO_LIST(PKC_NAME_ROW)};
+#define N(e)                                                                   \
+  { e, #e }
+static const pkc_name errno_names[] = {N(E2BIG),        N(EACCES),
+                                       N(EADDRINUSE),   N(EADDRNOTAVAIL),
+                                       N(EAFNOSUPPORT), N(EAGAIN),
+                                       N(EALREADY),     N(EBADF),
+                                       N(EBADMSG),      N(EBUSY),
+                                       N(ECANCELED),    N(ECHILD),
+                                       N(ECONNABORTED), N(ECONNREFUSED),
+                                       N(ECONNRESET),   N(EDEADLK),
+                                       N(EDESTADDRREQ), N(EDOM),
+                                       N(EDQUOT),       N(EEXIST),
+                                       N(EFAULT),       N(EFBIG),
+                                       N(EHOSTUNREACH), N(EIDRM),
+                                       N(EILSEQ),       N(EINPROGRESS),
+                                       N(EINTR),        N(EINVAL),
+                                       N(EIO),          N(EISCONN),
+                                       N(EISDIR),       N(ELOOP),
+                                       N(EMFILE),       N(EMLINK),
+                                       N(EMSGSIZE),     N(EMULTIHOP),
+                                       N(ENAMETOOLONG), N(ENETDOWN),
+                                       N(ENETRESET),    N(ENETUNREACH),
+                                       N(ENFILE),       N(ENOBUFS),
+                                       N(ENODEV),       N(ENOENT),
+                                       N(ENOEXEC),      N(ENOLCK),
+                                       N(ENOLINK),      N(ENOMEM),
+                                       N(ENOMSG),       N(ENOPROTOOPT),
+                                       N(ENOSPC),       N(ENOSYS),
+                                       N(ENOTCONN),     N(ENOTDIR),
+                                       N(ENOTEMPTY),    N(ENOTRECOVERABLE),
+                                       N(ENOTSOCK),     N(ENOTSUP),
+                                       N(ENOTTY),       N(ENXIO),
+                                       N(EOVERFLOW),    N(EOWNERDEAD),
+                                       N(EPERM),        N(EPIPE),
+                                       N(EPROTO),       N(EPROTONOSUPPORT),
+                                       N(EPROTOTYPE),   N(ERANGE),
+                                       N(EROFS),        N(ESPIPE),
+                                       N(ESRCH),        N(ESTALE),
+                                       N(ETIMEDOUT),    N(ETXTBSY),
+                                       N(EXDEV),        N(EWOULDBLOCK),
+                                       N(EOPNOTSUPP),   N(EDEADLOCK)};
 
-#define PKC_SIGNAL_LIST(X)                                                     \
-  X(SIGHUP)                                                                    \
-  X(SIGINT)                                                                    \
-  X(SIGQUIT)                                                                   \
-  X(SIGILL) X(SIGTRAP) X(SIGABRT) X(SIGBUS) X(SIGFPE) X(SIGKILL) X(SIGUSR1)    \
-      X(SIGSEGV) X(SIGUSR2) X(SIGPIPE) X(SIGALRM) X(SIGTERM) X(SIGCHLD)        \
-          X(SIGCONT) X(SIGSTOP) X(SIGTSTP) X(SIGTTIN) X(SIGTTOU) X(SIGURG)     \
-              X(SIGXCPU) X(SIGXFSZ) X(SIGVTALRM) X(SIGPROF) X(SIGSYS)
-static const pkc_name signal_names[] = {PKC_SIGNAL_LIST(PKC_NAME_ROW)};
+static const pkc_name signal_names[] = {
+    N(SIGHUP),    N(SIGINT),  N(SIGQUIT), N(SIGILL),  N(SIGTRAP), N(SIGABRT),
+    N(SIGBUS),    N(SIGFPE),  N(SIGKILL), N(SIGUSR1), N(SIGSEGV), N(SIGUSR2),
+    N(SIGPIPE),   N(SIGALRM), N(SIGTERM), N(SIGCHLD), N(SIGCONT), N(SIGSTOP),
+    N(SIGTSTP),   N(SIGTTIN), N(SIGTTOU), N(SIGURG),  N(SIGXCPU), N(SIGXFSZ),
+    N(SIGVTALRM), N(SIGPROF), N(SIGSYS)};
+#undef N
 
 #define PKC_COUNT(a) (sizeof(a) / sizeof((a)[0]))
 
