@@ -633,6 +633,30 @@ static int replace_file(pk_cassette *c, const char *dir, const char *data,
   return rc;
 }
 
+static bool text_ok(const char *s) {
+  return s == NULL || pkc_utf8_valid_prefix(s, strlen(s)) == strlen(s);
+}
+
+/* Format 1 stores the command as text: a recording with a program,
+ * argument or directory that is not UTF-8 cannot be saved faithfully. */
+static int check_text(pk_cassette *c, const pkc_entry *e) {
+  const char *field = !text_ok(e->program) ? "program"
+                      : !text_ok(e->cwd)   ? "cwd"
+                                           : NULL;
+  char name[32];
+  for (size_t i = 0; field == NULL && i < e->nargs; i++)
+    if (!text_ok(e->args[i])) {
+      snprintf(name, sizeof(name), "args[%zu]", i);
+      field = name;
+    }
+  if (field == NULL)
+    return 0;
+  return set_err(c, PK_EINVAL,
+                 "%s: not saved: a recorded command's %s is not valid UTF-8, "
+                 "and cassettes store commands as text",
+                 c->path, field);
+}
+
 static int save_locked(pk_cassette *c) {
   if (c->discarded || c->nrec == 0)
     return 0; /* nothing new: the file is left as it is */
@@ -651,6 +675,8 @@ static int save_locked(pk_cassette *c) {
   for (size_t i = 0; rc == 0 && i < c->nrec; i++)
     if ((rc = pkc_subst_apply(c->subst, &c->rec[i])) != 0)
       set_err(c, rc, "%s: cannot redact a recording", c->path);
+  for (size_t i = 0; rc == 0 && i < c->nrec; i++)
+    rc = check_text(c, &c->rec[i]);
   if (rc == 0)
     rc = load_disk(c, &disk);
   if (rc == 0 && disk->frozen)
