@@ -16,6 +16,7 @@
  * string that is not valid UTF-8 (argv is bytes) is written as a
  * `!!binary` scalar holding its base64. */
 #include "cli.h"
+#include "model.h" /* UTF-8 check and base64, shared with cassettes */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -142,53 +143,6 @@ static int on_write(void *data, unsigned char *buf, size_t size) {
   return 1;
 }
 
-/* Strict UTF-8 (RFC 3629: no overlong forms, no surrogates, at most
- * U+10FFFF) — exactly what libyaml accepts in a scalar. */
-static bool utf8_valid(const unsigned char *s, size_t len) {
-  size_t i = 0;
-  while (i < len) {
-    unsigned c = s[i];
-    size_t w = c < 0x80             ? 1
-               : (c & 0xe0) == 0xc0 ? 2
-               : (c & 0xf0) == 0xe0 ? 3
-               : (c & 0xf8) == 0xf0 ? 4
-                                    : 0;
-    if (w == 0 || i + w > len)
-      return false;
-    unsigned long v = w == 1 ? c : c & (0x7fu >> w);
-    for (size_t k = 1; k < w; k++) {
-      if ((s[i + k] & 0xc0) != 0x80)
-        return false;
-      v = v << 6 | (s[i + k] & 0x3fu);
-    }
-    static const unsigned long min[5] = {0, 0, 0x80, 0x800, 0x10000};
-    if (v < min[w] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-      return false;
-    i += w;
-  }
-  return true;
-}
-
-static char *base64(const unsigned char *s, size_t len) {
-  static const char abc[] =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  char *b = malloc((len + 2) / 3 * 4 + 1), *p = b;
-  for (size_t i = 0; b != NULL && i < len; i += 3) {
-    unsigned long v = (unsigned long)s[i] << 16;
-    if (i + 1 < len)
-      v |= (unsigned long)s[i + 1] << 8;
-    if (i + 2 < len)
-      v |= s[i + 2];
-    *p++ = abc[v >> 18 & 63];
-    *p++ = abc[v >> 12 & 63];
-    *p++ = i + 1 < len ? abc[v >> 6 & 63] : '=';
-    *p++ = i + 2 < len ? abc[v & 63] : '=';
-  }
-  if (b != NULL)
-    *p = '\0';
-  return b;
-}
-
 static int emit(out *o, yaml_event_t *ev, int init_ok) {
   if (!init_ok)
     return 0;
@@ -209,11 +163,11 @@ static int text(out *o, const char *s) {
   const unsigned char *u = (const unsigned char *)s;
   size_t len = strlen(s);
   yaml_event_t ev;
-  if (utf8_valid(u, len))
+  if (pkc_utf8_valid_prefix(s, len) == len) /* what libyaml accepts */
     return emit(o, &ev,
                 yaml_scalar_event_initialize(&ev, NULL, NULL, u, (int)len, 0, 1,
                                              YAML_DOUBLE_QUOTED_SCALAR_STYLE));
-  char *b64 = base64(u, len);
+  char *b64 = pkc_base64(u, len);
   if (b64 == NULL)
     return 0;
   int ok = emit(o, &ev,
@@ -221,7 +175,7 @@ static int text(out *o, const char *s) {
                                              (const yaml_char_t *)BINARY_TAG,
                                              (const yaml_char_t *)b64, -1, 0, 0,
                                              YAML_DOUBLE_QUOTED_SCALAR_STYLE));
-  free(b64);
+  pk_free(b64);
   return ok;
 }
 

@@ -5,6 +5,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <nettle/base64.h>
 #include <nettle/sha2.h>
 #include <signal.h>
 #include <string.h>
@@ -421,4 +422,14 @@ bool pkc_timestamp_valid(const char *s) {
       return false;
   }
   return s[i] == 'Z' && s[i + 1] == '\0';
+}
+
+char *pkc_base64(const void *data, size_t len) {
+  size_t n = BASE64_ENCODE_RAW_LENGTH(len);
+  char *enc = pk__malloc(n + 1);
+  if (enc == NULL)
+    return NULL;
+  base64_encode_raw(enc, len, (const uint8_t *)data);
+  enc[n] = '\0';
+  return enc;
 }

@@ -130,6 +130,9 @@ PK_EXTERN const char *pkc_errno_name(int err);
 PK_EXTERN int pkc_errno_parse(const char *name);
 /* PK_E* stable name (pk_err_name) back to the code; 0 when unknown. */
 PK_EXTERN int pkc_error_parse(const char *name);
+/* Standard base64 with padding of data (heap, pk__free; nettle). NULL
+ * on ENOMEM. */
+PK_EXTERN char *pkc_base64(const void *data, size_t len);
 /* hex sha256 of data into out[65] (nettle). */
 PK_EXTERN void pkc_sha256_hex(const void *data, size_t len, char out[65]);
 

@@ -7,7 +7,6 @@
 #include "internal.h"
 
 #include <inttypes.h>
-#include <nettle/base64.h>
 #include <stdio.h>
 #include <string.h>
 #include <yaml.h>
@@ -213,15 +212,13 @@ static void write_event(wr *w, const pkc_event *ev) {
     key(w, text[ev->kind]);
     scalar(w, ev->len ? ev->data : "", ev->len, true);
   } else if (w->rc == 0) {
-    size_t n = BASE64_ENCODE_RAW_LENGTH(ev->len);
-    char *enc = pk__malloc(n + 1);
+    char *enc = pkc_base64(ev->data, ev->len);
     if (enc == NULL) {
       w->rc = PK_ENOMEM;
       return;
     }
-    base64_encode_raw(enc, ev->len, (const uint8_t *)ev->data);
     key(w, b64[ev->kind]);
-    scalar(w, enc, n, true);
+    scalar(w, enc, strlen(enc), true);
     pk__free(enc);
   }
   end(w, true);
