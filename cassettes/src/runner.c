@@ -226,8 +226,8 @@ static void tap_result(void *data, const pk_cmd *cmd, const pk_result *res) {
   r->e.duration_us = pk_result_duration_ms(res) >= 0
                          ? (int64_t)(pk_result_duration_s(res) * 1e6)
                          : 0;
-  if (!r->c->opts.precise_timing)
-    r->e.duration_us -= r->e.duration_us % 10000;
+  if (!r->c->opts.precise_timing) /* whole ms: a fast run is not 0 */
+    r->e.duration_us -= r->e.duration_us % 1000;
   r->e.incomplete = pk_result_output_incomplete(res);
   pkc_add_recording(r->c, &r->e); /* takes the entry */
 }

@@ -104,8 +104,8 @@ typedef struct pk_cassette_opts {
    * beyond it the entry keeps the first bytes and is marked truncated.
    * 0: PK_CASSETTE_DEFAULT_MAX_ENTRY. */
   size_t max_entry_bytes;
-  /* Store time offsets to the microsecond (default: 10 ms steps, so a
-   * re-record does not churn). */
+  /* Store time offsets and durations to the microsecond (default: offsets
+   * in 10 ms steps, durations in whole ms, so a re-record churns little). */
   bool precise_timing;
   /* Allow values shaped like credentials (ghp_..., AKIA..., PEM keys) in
    * the file; by default a save refuses them. */
