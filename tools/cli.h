@@ -69,7 +69,7 @@ int cmd_caps(int argc, char **argv);
 int cmd_help(int argc, char **argv);
 int cmd_record(int argc, char **argv);
 int cmd_replay(int argc, char **argv);
-int cmd_cassette(int argc, char **argv); /* not built yet */
+int cmd_cassette(int argc, char **argv);
 
 /* --report FILE (report.c): a temporary file next to FILE, made before
  * the run and renamed onto FILE after it. Each call prints its own

@@ -1,7 +1,8 @@
 /* pk: the command-line face of processkit. main and the dispatch; one
  * file per subcommand: run.c (pk run; report.c its --report), caps.c,
- * help.c (also --help and the usage shown with errors), and the reserved
- * record.c, replay.c and cassette.c.
+ * help.c (also --help and the usage shown with errors), record.c and
+ * replay.c (both run through run.c), and cassette.c (pk cassette; its
+ * subcommands in cassette_*.c).
  * Every command is an entry of usage.def: name, function, summary and
  * usage text, in one place (`pk help` lists them; gen_man.c makes pk.1
  * from the same entries).

@@ -2,18 +2,14 @@
  * saving (lock, merge with the file on disk, atomic replace) and closing
  * (misses, strictness). Matching is match.c, the runner runner.c. */
 #include "cassette_internal.h"
+#include "file.h"
 #include "internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <fnmatch.h>
-#include <libgen.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 extern char **environ;
@@ -449,33 +445,6 @@ void pk_cassette_discard(pk_cassette *c) {
 
 /* ------------------------------------------------------------- save */
 
-/* The directory of path (heap). */
-static char *dir_of(const char *path) {
-  char *copy = pk__strdup(path);
-  if (copy == NULL)
-    return NULL;
-  char *d = pk__strdup(dirname(copy));
-  pk__free(copy);
-  return d;
-}
-
-/* Serialize savers of every cassette in the directory (flock on the
- * directory itself: no lock file is left behind). */
-static int lock_dir(pk_cassette *c, const char *dir, int *fd) {
-  *fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (*fd < 0)
-    return set_err(c, PK_EIO, "%s: cannot open the directory to lock it: %s",
-                   dir, strerror(errno));
-  while (flock(*fd, LOCK_EX) != 0)
-    if (errno != EINTR) {
-      int err = errno;
-      close(*fd);
-      *fd = -1;
-      return set_err(c, PK_EIO, "%s: cannot lock: %s", dir, strerror(err));
-    }
-  return 0;
-}
-
 /* What is on disk now, empty when there is no file. */
 static int load_disk(pk_cassette *c, pkc_file **disk) {
   pkc_error err;
@@ -506,12 +475,10 @@ static int merge(pk_cassette *c, pkc_file *disk, pkc_file **out) {
     pkc_file_free(m);
     return PK_ENOMEM;
   }
-  pkc_set kept = {0}, gone = {0}, ids = {0};
+  pkc_set kept = {0}, gone = {0};
   int rc = pkc_set_init(&kept, disk->nentries + c->nrec);
   if (rc == 0)
     rc = pkc_set_init(&gone, c->file->nentries);
-  if (rc == 0)
-    rc = pkc_set_init(&ids, disk->nentries + c->nrec);
   /* Stale entries this session re-recorded are dropped. */
   for (size_t j = 0; rc == 0 && j < c->file->nentries; j++)
     if (c->replaced[j]) {
@@ -538,99 +505,16 @@ static int merge(pk_cassette *c, pkc_file *disk, pkc_file **out) {
     pkc_set_add(&kept, fp);
     rc = pkc_file_add(m, &c->rec[i], true);
   }
-  /* Ids: key digest + ordinal among entries of the same key. */
-  for (size_t i = 0; rc == 0 && i < m->nentries; i++) {
-    char d[13];
-    pkc_id_digest(&m->entries[i], d);
-    char *id = pk__sprintf("%s-%zu", d, pkc_set_add(&ids, d));
-    if (id == NULL) {
-      rc = PK_ENOMEM;
-      break;
-    }
-    pk__free(m->entries[i].id);
-    m->entries[i].id = id;
-  }
+  if (rc == 0)
+    rc = pkc_renumber_ids(m);
   pkc_set_free(&kept);
   pkc_set_free(&gone);
-  pkc_set_free(&ids);
   if (rc != 0) {
     pkc_file_free(m);
     return rc;
   }
   *out = m;
   return 0;
-}
-
-static bool same_bytes(const char *path, const char *data, size_t len) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-  if (fd < 0)
-    return false;
-  struct stat st;
-  bool same = fstat(fd, &st) == 0 && (size_t)st.st_size == len;
-  char buf[65536];
-  size_t off = 0;
-  while (same && off < len) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0 || memcmp(buf, data + off, (size_t)n) != 0)
-      same = false;
-    else
-      off += (size_t)n;
-  }
-  close(fd);
-  return same;
-}
-
-static int write_all(int fd, const char *data, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, data, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -1;
-    data += n;
-    len -= (size_t)n;
-  }
-  return 0;
-}
-
-/* temp file in the directory, fsync, rename, fsync the directory. */
-static int replace_file(pk_cassette *c, const char *dir, const char *data,
-                        size_t len) {
-  struct stat st;
-  if (lstat(c->path, &st) == 0 && !S_ISREG(st.st_mode))
-    return set_err(c, PK_EACCES,
-                   "%s: not a regular file (a symlink?); refusing to write "
-                   "through it",
-                   c->path);
-  char *tmp = pk__sprintf("%s.tmp-XXXXXX", c->path);
-  if (tmp == NULL)
-    return PK_ENOMEM;
-  int fd = mkostemp(tmp, O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    pk__free(tmp);
-    return set_err(c, err == EACCES ? PK_EACCES : PK_EIO,
-                   "%s: cannot create a temporary file: %s", c->path,
-                   strerror(err));
-  }
-  int rc = 0;
-  if (fchmod(fd, 0600) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0)
-    rc = set_err(c, PK_EIO, "%s: cannot write: %s", c->path, strerror(errno));
-  if (close(fd) != 0 && rc == 0)
-    rc = set_err(c, PK_EIO, "%s: cannot write: %s", c->path, strerror(errno));
-  if (rc == 0 && rename(tmp, c->path) != 0)
-    rc = set_err(c, PK_EIO, "%s: cannot replace: %s", c->path, strerror(errno));
-  if (rc != 0)
-    unlink(tmp);
-  pk__free(tmp);
-  int dfd = rc == 0 ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return rc;
 }
 
 static bool text_ok(const char *s) {
@@ -662,11 +546,8 @@ static int save_locked(pk_cassette *c) {
     return 0; /* nothing new: the file is left as it is */
   if (c->file->frozen)
     return set_err(c, PK_ECASSETTE_FROZEN, "%s is frozen: not saved", c->path);
-  char *dir = dir_of(c->path);
-  if (dir == NULL)
-    return PK_ENOMEM;
   int lfd;
-  int rc = lock_dir(c, dir, &lfd);
+  int rc = pkc_lock_dir(c->path, &lfd, c->errmsg, sizeof(c->errmsg));
   pkc_file *disk = NULL, *m = NULL;
   char *data = NULL;
   size_t len = 0;
@@ -693,14 +574,13 @@ static int save_locked(pk_cassette *c) {
   }
   if (rc == 0 && (rc = pkc_emit(m, &data, &len)) != 0)
     set_err(c, rc, "%s: cannot render the cassette", c->path);
-  if (rc == 0 && !same_bytes(c->path, data, len))
-    rc = replace_file(c, dir, data, len);
+  if (rc == 0 && !pkc_same_bytes(c->path, data, len))
+    rc = pkc_replace_file(c->path, data, len, c->errmsg, sizeof(c->errmsg));
   if (lfd >= 0)
     close(lfd); /* releases the lock */
   pk__free(data);
   pkc_file_free(disk);
   pkc_file_free(m);
-  pk__free(dir);
   return rc;
 }
 

@@ -84,6 +84,24 @@ void pkc_id_digest(const pkc_entry *e, char out[13]) {
   out[12] = '\0';
 }
 
+int pkc_renumber_ids(pkc_file *f) {
+  pkc_set ids = {0};
+  int rc = pkc_set_init(&ids, f->nentries);
+  for (size_t i = 0; rc == 0 && i < f->nentries; i++) {
+    char d[13];
+    pkc_id_digest(&f->entries[i], d);
+    char *id = pk__sprintf("%s-%zu", d, pkc_set_add(&ids, d));
+    if (id == NULL) {
+      rc = PK_ENOMEM;
+      break;
+    }
+    pk__free(f->entries[i].id);
+    f->entries[i].id = id;
+  }
+  pkc_set_free(&ids);
+  return rc;
+}
+
 void pkc_fingerprint(const pkc_entry *e, char out[65]) {
   struct sha256_ctx h;
   char num[160];

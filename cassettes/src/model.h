@@ -158,6 +158,12 @@ PK_EXTERN int pkc_signal_parse(const char *name);
 PK_EXTERN bool pkc_hex64_valid(const char *s);
 /* RFC 3339 UTC: YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z. */
 PK_EXTERN bool pkc_timestamp_valid(const char *s);
+/* Give every entry its id, "<12 hex>-<ordinal>": the first 12 hex digits
+ * of the digest of program, args and stdin, and the entry's ordinal among
+ * the entries with the same digest, in file order (from 1). What a save
+ * writes; the pk cassette commands renumber after removing entries.
+ * Errors: PK_ENOMEM (ids already replaced stay replaced). */
+PK_EXTERN int pkc_renumber_ids(pkc_file *f);
 /* Make index n of *(T **)arr usable (capacity is the next power of two
  * >= n, so only call it with the current count). PK_ENOMEM or 0. */
 int pkc__grow(void *arr, size_t n, size_t sz);

@@ -1,0 +1,140 @@
+/* A cassette file on disk: the directory lock and the atomic replace
+ * (file.h), shared by the cassette's save and the pk cassette commands. */
+#include "file.h"
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int set_err(char *errmsg, size_t errlen, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int set_err(char *errmsg, size_t errlen, int rc, const char *fmt, ...) {
+  if (errmsg != NULL && errlen > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(errmsg, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return rc;
+}
+
+/* The directory of path (heap). */
+static char *dir_of(const char *path) {
+  char *copy = pk__strdup(path);
+  if (copy == NULL)
+    return NULL;
+  char *d = pk__strdup(dirname(copy));
+  pk__free(copy);
+  return d;
+}
+
+int pkc_lock_dir(const char *path, int *lock_fd, char *errmsg, size_t errlen) {
+  *lock_fd = -1;
+  char *dir = dir_of(path);
+  if (dir == NULL)
+    return PK_ENOMEM;
+  int rc = 0, fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0)
+    rc = set_err(errmsg, errlen, PK_EIO,
+                 "%s: cannot open the directory to lock it: %s", dir,
+                 strerror(errno));
+  while (rc == 0 && flock(fd, LOCK_EX) != 0)
+    if (errno != EINTR) {
+      rc = set_err(errmsg, errlen, PK_EIO, "%s: cannot lock: %s", dir,
+                   strerror(errno));
+      close(fd);
+    }
+  if (rc == 0)
+    *lock_fd = fd;
+  pk__free(dir);
+  return rc;
+}
+
+bool pkc_same_bytes(const char *path, const char *data, size_t len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0)
+    return false;
+  struct stat st;
+  bool same = fstat(fd, &st) == 0 && (size_t)st.st_size == len;
+  char buf[65536];
+  size_t off = 0;
+  while (same && off < len) {
+    ssize_t n = read(fd, buf, sizeof(buf));
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0 || memcmp(buf, data + off, (size_t)n) != 0)
+      same = false;
+    else
+      off += (size_t)n;
+  }
+  close(fd);
+  return same;
+}
+
+static int write_all(int fd, const char *data, size_t len) {
+  while (len > 0) {
+    ssize_t n = write(fd, data, len);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n < 0)
+      return -1;
+    data += n;
+    len -= (size_t)n;
+  }
+  return 0;
+}
+
+static void fsync_dir(const char *path) {
+  char *dir = dir_of(path);
+  int dfd = dir != NULL ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  pk__free(dir);
+}
+
+int pkc_replace_file(const char *path, const char *data, size_t len,
+                     char *errmsg, size_t errlen) {
+  struct stat st;
+  if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
+    return set_err(errmsg, errlen, PK_EACCES,
+                   "%s: not a regular file (a symlink?); refusing to write "
+                   "through it",
+                   path);
+  char *tmp = pk__sprintf("%s.tmp-XXXXXX", path);
+  if (tmp == NULL)
+    return PK_ENOMEM;
+  int fd = mkostemp(tmp, O_CLOEXEC);
+  if (fd < 0) {
+    int err = errno;
+    pk__free(tmp);
+    return set_err(errmsg, errlen, err == EACCES ? PK_EACCES : PK_EIO,
+                   "%s: cannot create a temporary file: %s", path,
+                   strerror(err));
+  }
+  int rc = 0;
+  if (fchmod(fd, 0600) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0)
+    rc = set_err(errmsg, errlen, PK_EIO, "%s: cannot write: %s", path,
+                 strerror(errno));
+  if (close(fd) != 0 && rc == 0)
+    rc = set_err(errmsg, errlen, PK_EIO, "%s: cannot write: %s", path,
+                 strerror(errno));
+  if (rc == 0 && rename(tmp, path) != 0)
+    rc = set_err(errmsg, errlen, PK_EIO, "%s: cannot replace: %s", path,
+                 strerror(errno));
+  if (rc != 0)
+    unlink(tmp);
+  pk__free(tmp);
+  if (rc == 0)
+    fsync_dir(path);
+  return rc;
+}
