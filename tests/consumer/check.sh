@@ -13,8 +13,9 @@
 #   Without a third argument the libraries of BUILD_DIR are installed as
 #   they were built. With one, they are first rebuilt from SOURCE_DIR with
 #   that linkage (BUILD_SHARED_LIBS) in a temporary build directory, with
-#   the compiler and sanitizer settings of BUILD_DIR; only the libraries
-#   are built, without optimisation, to keep this quick.
+#   the compiler and sanitizer settings of BUILD_DIR; only what the install
+#   rules name (the libraries, the pk CLI and its man page, the guardian)
+#   is built, without optimisation, to keep this quick.
 set -u
 
 die() {
@@ -77,7 +78,8 @@ if [ -n "$rebuild" ]; then
     -DPK_BUILD_TESTS=OFF -DPK_BUILD_BENCH=OFF >"$tmp/lconfig.log" 2>&1 ||
     die_log "$tmp/lconfig.log" "configuring the $rebuild libraries failed"
   cmake --build "$lbuild" -j "$(nproc 2>/dev/null || echo 2)" \
-    --target pk pk_fakes pk_mock pk-guardian >"$tmp/lbuild.log" 2>&1 ||
+    --target pk pk_fakes pk_mock pk_cassettes pk-guardian pk-cli pk-man \
+    >"$tmp/lbuild.log" 2>&1 ||
     die_log "$tmp/lbuild.log" "building the $rebuild libraries failed"
   build=$lbuild
   cache=$build/CMakeCache.txt
