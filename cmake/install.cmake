@@ -1,6 +1,7 @@
 # Install rules: headers, the libraries, a CMake package (pk::pk,
-# pk::fakes, pk::mock) and a pkg-config file for each library. Included from the top-level CMakeLists.txt after
-# add_subdirectory(lib).
+# pk::fakes, pk::cassettes, pk::mock) and a pkg-config file for each
+# library. Included from the top-level CMakeLists.txt after the libraries
+# are defined.
 if(NOT PK_INSTALL)
   return()
 endif()
@@ -9,7 +10,12 @@ include(CMakePackageConfigHelpers)
 
 set(PK_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/processkit)
 
-install(TARGETS pk pk_fakes EXPORT processkit-targets
+# pk::cassettes is always built, so it shares the main export set. Its
+# private libyaml and nettle are imported targets (PkgConfig::YAML,
+# PkgConfig::NETTLE) that a static archive's link interface names: the
+# package config creates them before loading the targets (see
+# PK_CASSETTES_STATIC below).
+install(TARGETS pk pk_fakes pk_cassettes EXPORT processkit-targets
   ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Development
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT Runtime
           NAMELINK_COMPONENT Development
@@ -17,6 +23,7 @@ install(TARGETS pk pk_fakes EXPORT processkit-targets
 
 install(DIRECTORY ${PROJECT_SOURCE_DIR}/lib/include/pk
                   ${PROJECT_SOURCE_DIR}/fakes/include/pk
+                  ${PROJECT_SOURCE_DIR}/cassettes/include/pk
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
   COMPONENT Development
   FILES_MATCHING PATTERN "*.h")
@@ -41,6 +48,24 @@ install(EXPORT processkit-targets
   DESTINATION ${PK_CMAKE_DIR}
   COMPONENT Development)
 
+# pk_cassette_dir(target [DIR dir]), the helper for pk/cassette_cmocka.h;
+# the package config includes it when it was installed.
+if(EXISTS ${PROJECT_SOURCE_DIR}/cmake/processkit-cassettes.cmake)
+  install(FILES ${PROJECT_SOURCE_DIR}/cmake/processkit-cassettes.cmake
+    DESTINATION ${PK_CMAKE_DIR}
+    COMPONENT Development)
+endif()
+
+# A static pk::cassettes needs libyaml and nettle in the consumer's link;
+# a shared one carries them itself, so the package config looks them up
+# only for a static archive.
+get_target_property(_pk_type pk_cassettes TYPE)
+if(_pk_type STREQUAL "STATIC_LIBRARY")
+  set(PK_CASSETTES_STATIC TRUE)
+else()
+  set(PK_CASSETTES_STATIC FALSE)
+endif()
+unset(_pk_type)
 configure_package_config_file(
   ${PROJECT_SOURCE_DIR}/cmake/processkit-config.cmake.in
   ${PROJECT_BINARY_DIR}/processkit-config.cmake
@@ -62,6 +87,8 @@ install(FILES
 #   processkit-fakes  Requires: processkit (same version: it uses pk__*)
 #   processkit-mock   Requires: processkit-fakes, cmocka (pk/mock.h
 #                     includes cmocka.h)
+#   processkit-cassettes  Requires: processkit-fakes; Requires.private:
+#                     yaml-0.1 nettle (only a static link needs them)
 # Each is filled now except for the prefix, which is written at install
 # time so the file names the prefix actually installed to
 # (`cmake --install --prefix DIR`, CPack), not the one configured.
@@ -77,7 +104,7 @@ foreach(_pk_dir LIBDIR INCLUDEDIR)
   endif()
 endforeach()
 unset(_pk_dir)
-set(_pk_pcs processkit processkit-fakes)
+set(_pk_pcs processkit processkit-fakes processkit-cassettes)
 if(TARGET pk_mock)
   list(APPEND _pk_pcs processkit-mock)
 endif()

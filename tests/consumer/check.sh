@@ -1,9 +1,10 @@
 #!/bin/sh
 # Install processkit into a temporary prefix, then build and run a
 # consumer of each library (consumer.c: processkit, consumer_fakes.c:
-# processkit-fakes, consumer_mock.c: processkit-mock) against it two ways:
+# processkit-fakes, consumer_mock.c: processkit-mock, consumer_cassettes.c:
+# processkit-cassettes) against it two ways:
 #   1. CMake: find_package(processkit REQUIRED) + pk::pk, pk::fakes,
-#      pk::mock (tests/consumer/CMakeLists.txt);
+#      pk::mock, pk::cassettes (tests/consumer/CMakeLists.txt);
 #   2. pkg-config: cc consumer.c $(pkg-config --cflags --libs NAME), with
 #      --static when the libraries are static archives (the link order of
 #      the archives is then pkg-config's, not ours).
@@ -13,8 +14,9 @@
 #   Without a third argument the libraries of BUILD_DIR are installed as
 #   they were built. With one, they are first rebuilt from SOURCE_DIR with
 #   that linkage (BUILD_SHARED_LIBS) in a temporary build directory, with
-#   the compiler and sanitizer settings of BUILD_DIR; only the libraries
-#   are built, without optimisation, to keep this quick.
+#   the compiler and sanitizer settings of BUILD_DIR; only what the install
+#   rules name (the libraries, the pk CLI and its man page, the guardian)
+#   is built, without optimisation, to keep this quick.
 set -u
 
 die() {
@@ -77,7 +79,8 @@ if [ -n "$rebuild" ]; then
     -DPK_BUILD_TESTS=OFF -DPK_BUILD_BENCH=OFF >"$tmp/lconfig.log" 2>&1 ||
     die_log "$tmp/lconfig.log" "configuring the $rebuild libraries failed"
   cmake --build "$lbuild" -j "$(nproc 2>/dev/null || echo 2)" \
-    --target pk pk_fakes pk_mock pk-guardian >"$tmp/lbuild.log" 2>&1 ||
+    --target pk pk_fakes pk_mock pk_cassettes pk-guardian pk-cli pk-man \
+    >"$tmp/lbuild.log" 2>&1 ||
     die_log "$tmp/lbuild.log" "building the $rebuild libraries failed"
   build=$lbuild
   cache=$build/CMakeCache.txt
@@ -90,7 +93,8 @@ cmake --install "$build" --prefix "$prefix" >"$tmp/install.log" 2>&1 ||
   die_log "$tmp/install.log" "cmake --install $build failed"
 
 # ---- what was installed
-for h in "$src"/lib/include/pk/*.h "$src"/fakes/include/pk/*.h; do
+for h in "$src"/lib/include/pk/*.h "$src"/fakes/include/pk/*.h \
+  "$src"/cassettes/include/pk/*.h; do
   f=$prefix/include/pk/$(basename "$h")
   [ -f "$f" ] || die "public header not installed: $f"
   cmp -s "$h" "$f" || die "installed header differs from the source: $f"
@@ -99,7 +103,7 @@ pcs=$(find "$prefix" -name processkit.pc -path '*/pkgconfig/*')
 [ -n "$pcs" ] || die "processkit.pc not installed under $prefix"
 [ "$(echo "$pcs" | wc -l)" -eq 1 ] || die "several processkit.pc: $pcs"
 libdir=$(dirname "$(dirname "$pcs")")
-libs="processkit processkit-fakes processkit-mock"
+libs="processkit processkit-fakes processkit-mock processkit-cassettes"
 for l in $libs; do
   [ -f "$libdir/pkgconfig/$l.pc" ] || die "$l.pc not installed in $libdir"
   if [ $kind = shared ]; then
@@ -111,8 +115,12 @@ for l in $libs; do
     [ ! -e "$libdir/lib$l.so" ] || die "a static build installed lib$l.so"
   fi
 done
-for f in processkit-config.cmake processkit-config-version.cmake \
-  processkit-targets.cmake processkit-mock-targets.cmake; do
+cmakefiles="processkit-config.cmake processkit-config-version.cmake
+  processkit-targets.cmake processkit-mock-targets.cmake"
+# The pk_cassette_dir() helper, once the source tree has it.
+[ -f "$src/cmake/processkit-cassettes.cmake" ] &&
+  cmakefiles="$cmakefiles processkit-cassettes.cmake"
+for f in $cmakefiles; do
   [ -f "$libdir/cmake/processkit/$f" ] ||
     die "$libdir/cmake/processkit/$f not installed"
 done
@@ -129,9 +137,17 @@ if [ $kind = shared ]; then
   needed "$libdir/libprocesskit-mock.so" |
     grep -qx 'libprocesskit-fakes\.so\.0' ||
     die "libprocesskit-mock.so does not link libprocesskit-fakes.so.0"
+  needed "$libdir/libprocesskit-cassettes.so" |
+    grep -qx 'libprocesskit-fakes\.so\.0' ||
+    die "libprocesskit-cassettes.so does not link libprocesskit-fakes.so.0"
   for l in $libs; do
-    leaked=$(nm -D --defined-only "$libdir/lib$l.so" |
-      awk '$3 !~ /^pk_/ && $3 !~ /^_(init|fini)$/ { print $3 }')
+    # The cassette layer's internals are pkc_*, exported (PK_EXTERN in
+    # cassettes/src/model.h) for its format tests and fuzz targets, as
+    # libprocesskit exports its pk__* internals.
+    ok='^pk_'
+    [ "$l" = processkit-cassettes ] && ok='^pkc?_'
+    leaked=$(nm -D --defined-only "$libdir/lib$l.so" | awk -v ok="$ok" \
+      '$3 !~ ok && $3 !~ /^_(init|fini)$/ { print $3 }')
     [ -z "$leaked" ] ||
       die "lib$l.so exports non-pk symbols: $(echo $leaked | head -c 300)"
   done
@@ -163,8 +179,9 @@ found=$(sed -n 's/^processkit_DIR:[A-Z]*=//p' "$cbuild/CMakeCache.txt")
 [ "$found" = "$libdir/cmake/processkit" ] ||
   die "find_package(processkit) used '$found', not $libdir/cmake/processkit"
 cmake --build "$cbuild" >"$tmp/build.log" 2>&1 ||
-  die_log "$tmp/build.log" "building the consumers (pk::pk, pk::fakes, pk::mock) failed"
-for c in consumer consumer_fakes consumer_mock; do
+  die_log "$tmp/build.log" \
+    "building the consumers (pk::pk, pk::fakes, pk::mock, pk::cassettes) failed"
+for c in consumer consumer_fakes consumer_mock consumer_cassettes; do
   check_linkage "$cbuild/$c"
   run "$cbuild/$c" || die "the CMake-built $c failed (exit $?)"
 done
@@ -180,6 +197,7 @@ for l in $libs; do
   processkit) c=consumer ;;
   processkit-fakes) c=consumer_fakes ;;
   processkit-mock) c=consumer_mock ;;
+  processkit-cassettes) c=consumer_cassettes ;;
   esac
   pkg-config --exists --print-errors "$l" ||
     die "pkg-config cannot find $l in $libdir/pkgconfig"
