@@ -181,6 +181,8 @@ PK_EXTERN const char *pk_cassette_miss(const pk_cassette *c, size_t i);
 PK_EXTERN int pk_cassette_unused(const pk_cassette *c, size_t **out, size_t *n);
 /* Entries replayed while older than max_age (PK_STALE_WARN). */
 PK_EXTERN size_t pk_cassette_stale_count(const pk_cassette *c);
+/* Entries the file held when c was opened (this session's recordings
+ * join the file at the save). */
 PK_EXTERN size_t pk_cassette_entry_count(const pk_cassette *c);
 /* The message of the last failing call on c (never NULL). */
 PK_EXTERN const char *pk_cassette_errmsg(const pk_cassette *c);
