@@ -1445,6 +1445,27 @@ static void discard_and_double_save(void **state) {
   }
 }
 
+/* Two runs of one command with the same output are two entries: the
+ * replay under strict plays both, and the file lists both. */
+static void identical_runs_both_kept(void **state) {
+  fx *f = *state;
+  PKT_ASSERT_OK(pk_script_program(f->inner, "same", pk_reply_ok("same\n")));
+  pk_record_mode modes[] = {PK_RECORD_ONCE, PK_RECORD_ALL};
+  for (size_t i = 0; i < 2; i++) {
+    pk_cassette *c = open_mode(f, modes[i]);
+    for (int k = 0; k < 3; k++)
+      expect(c, "same", NULL, "same\n");
+    close_ok(c);
+    const char *want[] = {"same:same\n", "same:same\n", "same:same\n"};
+    assert_entries(f->path, want, 3);
+    pk_cassette_opts o = {.mode = PK_RECORD_NONE, .strict = true};
+    c = open_opts(f->path, &o);
+    for (int k = 0; k < 3; k++)
+      expect(c, "same", NULL, "same\n");
+    close_ok(c);
+  }
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -1473,6 +1494,7 @@ int main(void) {
       T(paced_replay),
       T(golden_fixtures),
       T(discard_and_double_save),
+      T(identical_runs_both_kept),
       T(threads_record_and_replay), /* last: it leaves threads behind */
   };
 #undef T
