@@ -439,6 +439,7 @@ void pk_cassette_discard(pk_cassette *c) {
   for (size_t i = 0; i < c->nrec; i++)
     pkc_entry_clear(&c->rec[i]);
   c->nrec = 0;
+  c->nsaved = 0;
   c->discarded = true;
   pthread_mutex_unlock(&c->mu);
 }
@@ -462,7 +463,9 @@ static int load_disk(pk_cassette *c, pkc_file **disk) {
 }
 
 /* The file to write: what is on disk (less what this session replaces),
- * then this session's recordings; ids renumbered. */
+ * then this session's recordings not saved yet; ids renumbered. Two
+ * recordings with the same content are two entries (a command run twice
+ * is recorded twice, also within one millisecond). */
 static int merge(pk_cassette *c, pkc_file *disk, pkc_file **out) {
   pkc_file *m = pkc_file_new();
   if (m == NULL)
@@ -475,10 +478,8 @@ static int merge(pk_cassette *c, pkc_file *disk, pkc_file **out) {
     pkc_file_free(m);
     return PK_ENOMEM;
   }
-  pkc_set kept = {0}, gone = {0};
-  int rc = pkc_set_init(&kept, disk->nentries + c->nrec);
-  if (rc == 0)
-    rc = pkc_set_init(&gone, c->file->nentries);
+  pkc_set gone = {0};
+  int rc = pkc_set_init(&gone, c->file->nentries);
   /* Stale entries this session re-recorded are dropped. */
   for (size_t j = 0; rc == 0 && j < c->file->nentries; j++)
     if (c->replaced[j]) {
@@ -494,20 +495,12 @@ static int merge(pk_cassette *c, pkc_file *disk, pkc_file **out) {
     bool at_open = pkc_set_count(&c->base_fp, fp) > 0;
     if ((at_open && c->mode == PK_RECORD_ALL) || pkc_set_count(&gone, fp) > 0)
       continue;
-    pkc_set_add(&kept, fp);
     rc = pkc_file_add(m, &disk->entries[i], true);
   }
-  for (size_t i = 0; rc == 0 && i < c->nrec; i++) {
-    char fp[65];
-    pkc_fingerprint(&c->rec[i], fp);
-    if (pkc_set_count(&kept, fp) > 0)
-      continue; /* saved before in this session */
-    pkc_set_add(&kept, fp);
+  for (size_t i = c->nsaved; rc == 0 && i < c->nrec; i++)
     rc = pkc_file_add(m, &c->rec[i], true);
-  }
   if (rc == 0)
     rc = pkc_renumber_ids(m);
-  pkc_set_free(&kept);
   pkc_set_free(&gone);
   if (rc != 0) {
     pkc_file_free(m);
@@ -542,7 +535,7 @@ static int check_text(pk_cassette *c, const pkc_entry *e) {
 }
 
 static int save_locked(pk_cassette *c) {
-  if (c->discarded || c->nrec == 0)
+  if (c->discarded || c->nrec == c->nsaved)
     return 0; /* nothing new: the file is left as it is */
   if (c->file->frozen)
     return set_err(c, PK_ECASSETTE_FROZEN, "%s is frozen: not saved", c->path);
@@ -553,7 +546,7 @@ static int save_locked(pk_cassette *c) {
   size_t len = 0;
   /* Secrets and paths become placeholders (also those registered after
    * the run was recorded). */
-  for (size_t i = 0; rc == 0 && i < c->nrec; i++)
+  for (size_t i = c->nsaved; rc == 0 && i < c->nrec; i++)
     if ((rc = pkc_subst_apply(c->subst, &c->rec[i])) != 0)
       set_err(c, rc, "%s: cannot redact a recording", c->path);
   for (size_t i = 0; rc == 0 && i < c->nrec; i++)
@@ -576,6 +569,8 @@ static int save_locked(pk_cassette *c) {
     set_err(c, rc, "%s: cannot render the cassette", c->path);
   if (rc == 0 && !pkc_same_bytes(c->path, data, len))
     rc = pkc_replace_file(c->path, data, len, c->errmsg, sizeof(c->errmsg));
+  if (rc == 0)
+    c->nsaved = c->nrec;
   if (lfd >= 0)
     close(lfd); /* releases the lock */
   pk__free(data);

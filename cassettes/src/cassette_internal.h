@@ -67,6 +67,7 @@ struct pk_cassette {
   pkc_set base_fp; /* fingerprints of the entries at open */
   pkc_entry *rec;  /* recorded in this session, in end order */
   size_t nrec, caprec;
+  size_t nsaved; /* rec[0..nsaved) are in the file already */
   char **misses;
   size_t nmisses;
   size_t stale;

@@ -67,7 +67,10 @@ static void key_digest(const pk_cassette *c, pkc_key *k) {
     hash_stdin(&h, k->stdin_kind, k->stdin_sha256);
   if (c->opts.match & PK_MATCH_CWD)
     hash_str(&h, k->cwd);
-  hash_str(&h, k->env_digest);
+  /* Only a cassette that matches on env compares the digest: an entry
+   * recorded with match_env still answers one opened without it. */
+  if (c->opts.nmatch_env > 0)
+    hash_str(&h, k->env_digest);
   hex_digest(&h, k->digest);
 }
 
@@ -556,8 +559,9 @@ static void differences(pk_cassette *c, pk__buf *b, const pkc_key *k,
     put(b, ", now ");
     quote_into(b, k->cwd);
   }
-  if ((k->env_digest == NULL) != (e->env_digest == NULL) ||
-      (k->env_digest != NULL && strcmp(k->env_digest, e->env_digest) != 0))
+  if (c->opts.nmatch_env > 0 &&
+      ((k->env_digest == NULL) != (e->env_digest == NULL) ||
+       (k->env_digest != NULL && strcmp(k->env_digest, e->env_digest) != 0)))
     put(b, "\n      matched environment variables: different values");
 }
 

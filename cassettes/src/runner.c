@@ -249,20 +249,6 @@ static void utc_now(char out[32]) {
   snprintf(out + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
 }
 
-static bool secret_name(const char *name) {
-  static const char *const words[] = {"TOKEN",  "SECRET", "PASSWORD",
-                                      "PASSWD", "KEY",    "CREDENTIAL"};
-  char up[256];
-  size_t n = 0;
-  for (; name[n] != '\0' && n + 1 < sizeof(up); n++)
-    up[n] = (char)(name[n] >= 'a' && name[n] <= 'z' ? name[n] - 32 : name[n]);
-  up[n] = '\0';
-  for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
-    if (strstr(up, words[i]) != NULL)
-      return true;
-  return false;
-}
-
 static int add_name(pkc_entry *e, const char *name) {
   for (size_t i = 0; i < e->nenv_names; i++)
     if (strcmp(e->env_names[i], name) == 0)
@@ -299,14 +285,8 @@ static int rec_begin(pk_cassette *c, const pk_cmd *cmd, const pkc_key *k,
   if (cwd != NULL && (e->cwd = pk__strdup(cwd)) == NULL)
     return PK_ENOMEM;
   int rc = 0;
-  for (size_t i = 0; rc == 0 && i < pk_cmd_env_count(cmd); i++) {
-    const char *value;
-    const char *name = pk_cmd_env_name(cmd, i, &value);
-    rc = add_name(e, name);
-    /* A secret-looking variable the command sets is redacted. */
-    if (rc == 0 && value != NULL && secret_name(name) && strlen(value) >= 6)
-      rc = pkc_subst_add(c->subst, name, value, PKC_SUBST_SECRET);
-  }
+  for (size_t i = 0; rc == 0 && i < pk_cmd_env_count(cmd); i++)
+    rc = add_name(e, pk_cmd_env_name(cmd, i, NULL));
   for (size_t i = 0; rc == 0 && i < pk_cmd_inherit_count(cmd); i++)
     rc = add_name(e, pk_cmd_inherit_name(cmd, i));
   for (size_t i = 0; rc == 0 && i < c->opts.nmatch_env; i++)
@@ -324,6 +304,27 @@ static int rec_begin(pk_cassette *c, const pk_cmd *cmd, const pkc_key *k,
 }
 
 /* ------------------------------------------------------------- start */
+
+/* A secret-looking variable the command sets (pk_cmd_env_set) is
+ * registered like one found in the environment at open: redacted when
+ * saving, restored on replay. The same rules as pkc_subst_auto_env, so
+ * a second value under a taken name becomes NAME_2 instead of replacing
+ * the first (which would then reach the file). Under c->mu, before the
+ * command's key is computed, in every mode. */
+static int env_secrets(pk_cassette *c, const pk_cmd *cmd) {
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < pk_cmd_env_count(cmd); i++) {
+    const char *value;
+    const char *name = pk_cmd_env_name(cmd, i, &value);
+    if (value == NULL)
+      continue;
+    char *kv = pk__sprintf("%s=%s", name, value);
+    const char *envp[] = {kv, NULL};
+    rc = kv != NULL ? pkc_subst_auto_env(c->subst, envp) : PK_ENOMEM;
+    pk__free(kv);
+  }
+  return rc;
+}
 
 static bool passthrough(const pk_cassette *c, const char *program) {
   const char *base = strrchr(program, '/');
@@ -378,8 +379,11 @@ static int cas_start(pk_runner *self, const pk_cmd *cmd, uv_loop_t *loop,
     return c->opts.inner->vt->start(c->opts.inner, cmd, loop, ev, out, fail);
   }
   pkc_key k;
-  pthread_mutex_lock(&c->mu); /* keys read the placeholders and options */
-  int rc = pkc_key_of_cmd(c, cmd, &k);
+  /* The key reads the placeholders, which other threads may add to. */
+  pthread_mutex_lock(&c->mu);
+  int rc = env_secrets(c, cmd);
+  if (rc == 0)
+    rc = pkc_key_of_cmd(c, cmd, &k);
   if (rc != 0) {
     pthread_mutex_unlock(&c->mu);
     return rc;
