@@ -41,7 +41,8 @@ static pk_reply *reply_of(const pkc_entry *e, const pk_cmd *cmd) {
   if (r->end_delay_ms < 0)
     r->end_delay_ms = 0;
   r->duration_ns = e->duration_us > 0 ? e->duration_us * 1000 : 1;
-  r->incomplete = e->incomplete;
+  /* Bytes the recording cap cut are missing: say the output is not whole. */
+  r->incomplete = e->incomplete || e->truncated;
   switch (e->end) {
   case PKC_END_EXIT:
     r->code = e->code;
