@@ -1372,7 +1372,9 @@ static void golden_check(const char *path, const pkc_entry *e,
       assert_string_equal(pk_result_stage(r), e->stage);
     break;
   }
-  assert_int_equal(pk_result_output_incomplete(r), e->incomplete);
+  /* A truncated entry is missing bytes: its replay says so. */
+  assert_int_equal(pk_result_output_incomplete(r),
+                   e->incomplete || e->truncated);
 }
 
 /* Every golden fixture replays (frozen, mode none) exactly as written. */
