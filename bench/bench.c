@@ -61,7 +61,7 @@ double now_s(void) {
 
 /* CPU seconds (user + system) this process has used; children excluded,
  * so it is the parent-side cost of a spawn or of a capture. */
-static double cpu_s(void) {
+double cpu_s(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +

@@ -10,6 +10,8 @@
 
 /* Monotonic seconds. */
 double now_s(void);
+/* CPU seconds (user + system) of this process, children excluded. */
+double cpu_s(void);
 /* Print "pk-bench: ..." to stderr and exit 1. */
 __attribute__((noreturn, format(printf, 1, 2))) void die(const char *fmt, ...);
 /* Median of v[0..n), n <= MAX_BATCHES. */
