@@ -250,7 +250,7 @@ static char *read_file(const char *path, size_t *len) {
   fseek(f, 0, SEEK_END);
   long n = ftell(f);
   rewind(f);
-  char *data = malloc((size_t)n + 1);
+  char *data = n >= 0 ? malloc((size_t)n + 1) : NULL;
   if (data == NULL || fread(data, 1, (size_t)n, f) != (size_t)n)
     die("%s: cannot read", path);
   fclose(f);
