@@ -1,6 +1,7 @@
 /* pk-bench: processkit against raw C baselines, measured in the same run.
  *
- *   pk-bench [--fixture PATH] [--only spawn|mem|capture|guardian]
+ *   pk-bench [--fixture PATH]
+ *            [--only spawn|mem|capture|guardian|cassette|replay|load|save]
  *            [--iters N] [--batches B] [--capture-bytes N]
  *            [--capture-rounds R]
  *   pk-bench --loop raw|pk|pgroup|fork N     (for strace / perf stat)
@@ -12,6 +13,8 @@
  * sides alike; figures are medians over the batches. Goals are reported,
  * never enforced: the exit status is non-zero only when a run fails.
  */
+#include "bench.h"
+
 #include <pk/pk.h>
 
 #include <errno.h>
@@ -33,7 +36,6 @@ extern char **environ;
 
 #define READ_BUF (64 * 1024)
 #define BIG_PIPE (1 << 20)
-#define MAX_BATCHES 64
 #define MIB (1024ull * 1024ull)
 
 #define GOAL_SPAWN_RATIO 1.3
@@ -51,7 +53,7 @@ typedef struct opts {
 
 /* ------------------------------------------------------------- helpers */
 
-static double now_s(void) {
+double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
@@ -59,7 +61,7 @@ static double now_s(void) {
 
 /* CPU seconds (user + system) this process has used; children excluded,
  * so it is the parent-side cost of a spawn or of a capture. */
-static double cpu_s(void) {
+double cpu_s(void) {
   struct rusage ru;
   getrusage(RUSAGE_SELF, &ru);
   return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
@@ -70,9 +72,7 @@ static double cpu_s(void) {
  * result's denominator (per spawn in us, per GiB in s). */
 static double last_cpu;
 
-__attribute__((noreturn, format(printf, 1, 2))) static void die(const char *fmt,
-                                                                ...);
-static void die(const char *fmt, ...) {
+void die(const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   fputs("pk-bench: ", stderr);
@@ -87,14 +87,14 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-static double median(const double *v, int n) {
+double median(const double *v, int n) {
   double s[MAX_BATCHES];
   memcpy(s, v, (size_t)n * sizeof(double));
   qsort(s, (size_t)n, sizeof(double), cmp_double);
   return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
 }
 
-static void print_goal(const char *name, double value, double goal, bool le) {
+void print_goal(const char *name, double value, double goal, bool le) {
   bool met = le ? value <= goal : value >= goal;
   printf("goal_%s: %s (%.3f %s %.2f)\n", name, met ? "met" : "missed", value,
          le ? "<=" : ">=", goal);
@@ -525,10 +525,14 @@ int main(int argc, char **argv) {
     } else
       die("unknown option %s", a);
   }
-  if (o.only != NULL && strcmp(o.only, "spawn") != 0 &&
-      strcmp(o.only, "mem") != 0 && strcmp(o.only, "capture") != 0 &&
-      strcmp(o.only, "guardian") != 0)
-    die("--only spawn|mem|capture|guardian");
+  static const char *const sections[] = {"spawn",    "mem",      "capture",
+                                         "guardian", "cassette", "replay",
+                                         "load",     "save"};
+  bool known = o.only == NULL;
+  for (size_t i = 0; !known && i < sizeof(sections) / sizeof(*sections); i++)
+    known = strcmp(o.only, sections[i]) == 0;
+  if (!known)
+    die("--only spawn|mem|capture|guardian|cassette|replay|load|save");
   signal(SIGPIPE, SIG_IGN);
   if (getenv("PK_GUARDIAN") == NULL)
     setenv("PK_GUARDIAN", PK_BENCH_GUARDIAN, 1);
@@ -548,6 +552,12 @@ int main(int argc, char **argv) {
       bench_capture(&o, &c);
     if (want(&o, "guardian"))
       bench_guardian(&o, &c, self_path());
+    /* cassette: replay, load and save; each also on its own. */
+    bool cas_part = o.only != NULL && (strcmp(o.only, "replay") == 0 ||
+                                       strcmp(o.only, "load") == 0 ||
+                                       strcmp(o.only, "save") == 0);
+    if (want(&o, "cassette") || cas_part)
+      bench_cassette(cas_part ? o.only : NULL, o.batches, c.runner);
   }
   pk_ctx_free(&c);
   return rc;

@@ -40,10 +40,14 @@ static void hash_str(struct sha256_ctx *h, const char *s) {
 }
 
 static void hex_digest(struct sha256_ctx *h, char out[65]) {
+  static const char hex[] = "0123456789abcdef";
   uint8_t d[SHA256_DIGEST_SIZE];
   sha256_digest(h, sizeof(d), d);
-  for (size_t i = 0; i < sizeof(d); i++)
-    snprintf(out + 2 * i, 3, "%02x", d[i]);
+  for (size_t i = 0; i < sizeof(d); i++) {
+    out[2 * i] = hex[d[i] >> 4];
+    out[2 * i + 1] = hex[d[i] & 15];
+  }
+  out[64] = '\0';
 }
 
 static void hash_stdin(struct sha256_ctx *h, pkc_stdin_kind kind,
