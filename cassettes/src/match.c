@@ -378,10 +378,8 @@ int pkc_key_of_entry(pk_cassette *c, const pkc_entry *e, pkc_key *k) {
  * have). */
 static size_t slot_hash(const char *digest, size_t nslots) {
   uint64_t h = 0;
-  for (size_t i = 0; i < 16 && digest[i] != '\0'; i++) {
-    char ch = digest[i];
-    h = h << 4 | (uint64_t)(ch >= 'a' ? ch - 'a' + 10 : ch - '0');
-  }
+  for (const char *p = digest; *p != '\0' && p - digest < 16; p++)
+    h = h << 4 | (uint64_t)(*p >= 'a' ? *p - 'a' + 10 : *p - '0');
   return (size_t)(h ^ (h >> 29)) & (nslots - 1);
 }
 

@@ -230,7 +230,7 @@ static int get_bytes(rd *r, const char *what, char **out, size_t *len) {
 
 /* A string field that becomes a C string: no NUL inside. */
 static int get_str(rd *r, const char *what, char **out) {
-  size_t n;
+  size_t n = 0;
   if (*out != NULL) /* duplicate keys are caught before; stay safe */
     pk__free(*out), *out = NULL;
   int rc = get_bytes(r, what, out, &n);
@@ -463,8 +463,8 @@ static int read_stdin(rd *r, pkc_entry *e) {
   yaml_mark_t at = r->ev.start_mark;
   int rc = expect(r, YAML_MAPPING_START_EVENT, "stdin", "a mapping");
   unsigned seen = 0;
-  int k;
-  bool b;
+  int k = -1;
+  bool b = false;
   while (rc == 0 &&
          (rc = map_next(r, keys, COUNT(keys), &seen, &k, "stdin")) == 0) {
     if (k == 0)
@@ -557,8 +557,8 @@ static int read_exit(rd *r, pkc_entry *e) {
   yaml_mark_t at = r->ev.start_mark;
   int rc = expect(r, YAML_MAPPING_START_EVENT, "exit", "a mapping");
   unsigned seen = 0;
-  int k;
-  bool b;
+  int k = -1;
+  bool b = false;
   char *names[3] = {NULL, NULL, NULL}; /* name, error, errno_name */
   while (rc == 0 &&
          (rc = map_next(r, keys, COUNT(keys), &seen, &k, "exit")) == 0) {
@@ -607,7 +607,7 @@ static int read_output(rd *r, pkc_entry *e) {
   yaml_mark_t at = r->ev.start_mark;
   int rc = expect(r, YAML_MAPPING_START_EVENT, "output", "a mapping");
   unsigned seen = 0;
-  int k;
+  int k = -1;
   while (rc == 0 &&
          (rc = map_next(r, keys, COUNT(keys), &seen, &k, "output")) == 0) {
     int s = k < 2 ? PK_STDOUT : PK_STDERR;
@@ -631,7 +631,7 @@ static int read_event(rd *r, pkc_event *ev) {
   yaml_mark_t at = r->ev.start_mark;
   int rc = expect(r, YAML_MAPPING_START_EVENT, "an event", "a mapping");
   unsigned seen = 0;
-  int k;
+  int k = -1;
   while (rc == 0 &&
          (rc = map_next(r, keys, COUNT(keys), &seen, &k, "an event")) == 0) {
     if (k == 0) {
@@ -744,7 +744,7 @@ static int read_entry(rd *r, pkc_entry *e) {
   yaml_mark_t at = r->ev.start_mark;
   int rc = expect(r, YAML_MAPPING_START_EVENT, "an entry", "a mapping");
   unsigned seen = 0;
-  int k;
+  int k = -1;
   while (rc == 0 &&
          (rc = map_next(r, keys, COUNT(keys), &seen, &k, "an entry")) == 0)
     rc = entry_field(r, k, e);
@@ -800,7 +800,7 @@ static int read_root(rd *r, pkc_file *f) {
     return fail(r, "a cassette starts with version: 1",
                 "a cassette is a mapping, found %s", kind_of(r));
   unsigned seen = 0;
-  int k;
+  int k = -1;
   while ((rc = map_next(r, keys, COUNT(keys), &seen, &k, "the cassette")) ==
          0) {
     if (seen == BIT(k) && k != 0)
