@@ -500,12 +500,14 @@ static int merge(pk_cassette *c, pkc_file *disk, pkc_file **out) {
     return PK_ENOMEM;
   m->version = PKC_VERSION;
   m->frozen = disk->frozen;
-  pkc_set kept = {0}, gone = {0}, ids = {0};
+  pkc_set kept = {0}, gone = {0}, ids = {0}, recs = {0};
   int rc = pkc_set_init(&kept, disk->nentries + c->nrec);
   if (rc == 0)
     rc = pkc_set_init(&gone, c->file->nentries);
   if (rc == 0)
     rc = pkc_set_init(&ids, disk->nentries + c->nrec);
+  if (rc == 0)
+    rc = pkc_set_init(&recs, c->nrec);
   /* Stale entries this session re-recorded are dropped. */
   for (size_t j = 0; rc == 0 && j < c->file->nentries; j++)
     if (c->replaced[j]) {
@@ -524,12 +526,15 @@ static int merge(pk_cassette *c, pkc_file *disk, pkc_file **out) {
     pkc_set_add(&kept, fp);
     rc = pkc_file_add(m, &disk->entries[i], true);
   }
+  /* A recording saved before in this session is on disk already. Counted,
+   * not just looked up: identical runs recorded within one millisecond
+   * (two quick spawn failures) have the same fingerprint and are still
+   * two entries, each played once. */
   for (size_t i = 0; rc == 0 && i < c->nrec; i++) {
     char fp[65];
     pkc_fingerprint(&c->rec[i], fp);
-    if (pkc_set_count(&kept, fp) > 0)
+    if (pkc_set_add(&recs, fp) <= pkc_set_count(&kept, fp))
       continue; /* saved before in this session */
-    pkc_set_add(&kept, fp);
     rc = pkc_file_add(m, &c->rec[i], true);
   }
   /* Ids: key digest + ordinal among entries of the same key. */
@@ -547,6 +552,7 @@ static int merge(pk_cassette *c, pkc_file *disk, pkc_file **out) {
   pkc_set_free(&kept);
   pkc_set_free(&gone);
   pkc_set_free(&ids);
+  pkc_set_free(&recs);
   if (rc != 0) {
     pkc_file_free(m);
     return rc;
