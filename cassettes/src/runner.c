@@ -38,6 +38,10 @@ static pk_reply *reply_of(const pkc_entry *e, const pk_cmd *cmd) {
     prev = t;
   }
   r->end_delay_ms = ms_of(e->duration_us) - ms_of(prev);
+  /* The recorded duration includes the drain an incomplete run waited
+   * out, and the player waits out the command's drain itself. */
+  if (e->incomplete)
+    r->end_delay_ms -= pk_cmd_drain_ms(cmd);
   if (r->end_delay_ms < 0)
     r->end_delay_ms = 0;
   r->duration_ns = e->duration_us > 0 ? e->duration_us * 1000 : 1;
