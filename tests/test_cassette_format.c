@@ -161,7 +161,9 @@ static void fill_entry(pkc_entry *e, size_t i) {
     break;
   case 5:
     e->end = PKC_END_TIMEOUT;
-    e->signal = i % 2 ? 15 : 0;
+    /* Ended by a signal, exited on the soft signal (code), or unknown. */
+    e->signal = i / 8 % 3 == 0 ? 15 : 0;
+    e->code = i / 8 % 3 == 1 ? 42 : -1;
     break;
   default:
     e->end = PKC_END_ERROR;
@@ -544,6 +546,8 @@ static const bad_case bad[] = {
      "exit.message does not go with"},
     {ENTRY_HEAD "  exit: {timed_out: false}\n", "5:21",
      "exit.timed_out: false is not allowed"},
+    {ENTRY_HEAD "  exit: {timed_out: true, code: 42, signal: 15}\n", "5:9",
+     "exit.code does not go with exit.signal"},
     {ENTRY_HEAD "  exit: {signal: -1}\n", "5:18",
      "exit.signal cannot be negative"},
     {ENTRY_HEAD "  exit: {code: 0, name: \"SIGKILL\"}\n", "5:9",

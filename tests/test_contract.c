@@ -1,9 +1,10 @@
 /* The contract suite: one table of scenarios, each run against the real
  * runner (through pk-fixture) and against the scripted runner scripted to
- * match. Every verb's return code, every observable of the result and the
- * sequence of callbacks must be identical; the few fields that differ by
- * nature are left out in one place, check_excluded(), which says why. A
- * double is only trusted while it passes this contract.
+ * match; and each recorded from the real runner into a cassette and
+ * replayed from it. Every verb's return code, every observable of the
+ * result and the sequence of callbacks must be identical; the few fields
+ * that differ by nature are left out in one place, check_excluded(), which
+ * says why. A double is only trusted while it passes this contract.
  *
  * Where the double cannot yet match the real runner, the scenario's reply
  * names the differing fields in `gap`: the suite then requires that
@@ -11,6 +12,7 @@
  * suite until the note is removed. */
 #include "harness.h"
 
+#include <pk/cassette.h>
 #include <pk/fakes.h>
 
 #include <errno.h>
@@ -91,6 +93,9 @@ typedef struct scenario {
   /* Fields the real runner itself does not reproduce from run to run,
    * compared nowhere for this scenario (racy_why says why). */
   const char *racy, *racy_why;
+  /* Why a cassette cannot record and replay this scenario meaningfully
+   * (NULL: it can, and the replay must match the recorded run). */
+  const char *no_replay;
 } scenario;
 
 /* ----------------------------------------------------------- replies */
@@ -248,6 +253,14 @@ static pk_reply *r_spew_4m_out(void) {
 #define CANCELLED                                                              \
   { PK_OUTCOME_CANCELLED, -1, SIGKILL, PK_ECANCELED }
 #define TIMEOUT_VERBS (VERB(V_OUTPUT) | VERB(V_START))
+/* The scenarios a cassette cannot replay, and why (no_replay). */
+#define NO_REPLAY_CANCELLED                                                    \
+  "a cancelled run is never recorded, by design: it says nothing about the "   \
+  "command"
+#define NO_REPLAY_SIGNAL                                                       \
+  "a signal sent mid-run from a callback: the cassette records the end it "    \
+  "caused, not the signal, and the replay answers a signal with the "          \
+  "default disposition (the child's handler is not recorded)"
 
 static const scenario scenarios[] = {
     {.name = "exit 0 with text",
@@ -340,7 +353,8 @@ static const scenario scenarios[] = {
      .want = {PK_OUTCOME_SIGNALLED, -1, SIGKILL, PK_ETOOBIG},
      .variants = {{r_spew_4m_out, NULL}},
      .racy = "total_bytes,total_lines",
-     .racy_why = "how much the real child wrote before the kill landed"},
+     .racy_why = "how much the real child wrote before the kill landed (a "
+                 "replay ends at the recorded chunk that crossed the cap)"},
     {.name = "not found on an empty PATH",
      .program = "pk-contract-no-such-program",
      .path_env = "",
@@ -423,31 +437,36 @@ static const scenario scenarios[] = {
      .verbs = VERB(V_START),
      .act = ACT_KILL_AT_START,
      .want = CANCELLED,
-     .variants = {{r_pending, NULL}}},
+     .variants = {{r_pending, NULL}},
+     .no_replay = NO_REPLAY_CANCELLED},
     {.name = "pk_proc_kill(SIGKILL) from on_line",
      .args = {"ignore-term", "30"},
      .verbs = VERB(V_START),
      .act = ACT_KILL_ON_LINE,
      .want = CANCELLED,
-     .variants = {{r_pending_ready, NULL}}},
+     .variants = {{r_pending_ready, NULL}},
+     .no_replay = NO_REPLAY_CANCELLED},
     {.name = "pk_proc_cancel from on_line",
      .args = {"ignore-term", "30"},
      .verbs = VERB(V_START),
      .act = ACT_CANCEL_ON_LINE,
      .want = CANCELLED,
-     .variants = {{r_pending_ready, NULL}}},
+     .variants = {{r_pending_ready, NULL}},
+     .no_replay = NO_REPLAY_CANCELLED},
     {.name = "pk_proc_kill(SIGTERM) from on_line",
      .args = {"pidfile", "@PIDFILE", "30"},
      .verbs = VERB(V_START),
      .act = ACT_TERM_ON_LINE,
      .want = SIGNALLED(SIGTERM),
-     .variants = {{r_pending_ready, NULL}}},
+     .variants = {{r_pending_ready, NULL}},
+     .no_replay = NO_REPLAY_SIGNAL},
     {.name = "pk_proc_kill(SIGTERM) from on_line, TERM handled",
      .args = {"handle-term", "30"},
      .verbs = VERB(V_START),
      .act = ACT_TERM_ON_LINE,
      .want = EXITED(42),
-     .variants = {{r_pending_ready_trap_term, NULL}}},
+     .variants = {{r_pending_ready_trap_term, NULL}},
+     .no_replay = NO_REPLAY_SIGNAL},
 };
 
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
@@ -651,7 +670,8 @@ static void run_verb(pk_runner *r, const pk_cmd *cmd, verb v, obs *o) {
 typedef struct cmp {
   const scenario *sc;
   const variant *var;
-  size_t vi;
+  const char *label; /* "reply #2", "replay": the double's side */
+  bool replay;       /* the double is a cassette replaying the real run */
   verb v;
   const char *mech;
   double scale;
@@ -701,10 +721,10 @@ static void differ(cmp *c, const char *field, const char *real,
   } else {
     c->unexpected++;
   }
-  print_message("%s: '%s' reply #%zu, %s, %s, scale %g: %s: real %s, "
-                "scripted %s\n",
-                known ? "known gap" : "CONTRACT BROKEN", c->sc->name, c->vi + 1,
-                verb_names[c->v], c->mech, c->scale, field, real, fake);
+  print_message("%s: '%s' %s, %s, %s, scale %g: %s: real %s, %s %s\n",
+                known ? "known gap" : "CONTRACT BROKEN", c->sc->name, c->label,
+                verb_names[c->v], c->mech, c->scale, field, real,
+                c->replay ? "replayed" : "scripted", fake);
 }
 
 static void cmp_ll(cmp *c, const char *field, long long a, long long b) {
@@ -758,6 +778,22 @@ static void cmp_mem(cmp *c, const char *field, const char *a, size_t alen,
   differ(c, field, x, y);
 }
 
+/* The replay's part of check_excluded(). */
+static void check_replayed(cmp *c, const obs *real, const obs *fake) {
+  const pk_result *a = real->res, *b = fake->res;
+  if (pk_result_outcome(b) != PK_OUTCOME_NONE)
+    cmp_str(c, "spawn_method", "cassette", pk_result_spawn_method(b));
+  double ra = pk_result_duration_s(a), rb = pk_result_duration_s(b);
+  if (rb > ra + 1e-6 || rb < ra - 0.010) {
+    char x[32], y[32];
+    snprintf(x, sizeof(x), "%.6f s", ra);
+    snprintf(y, sizeof(y), "%.6f s", rb);
+    differ(c, "duration", x, y);
+  }
+  cmp_ll(c, "escapees", 0, pk_result_escapees(b));
+  cmp_str(c, "errmsg", pk_result_errmsg(a), pk_result_errmsg(b));
+}
+
 /* The only observables the contract leaves out, and why:
  * - pid: a real child has one; a double has none and says so (0).
  * - duration: wall-clock time; a double at scale 0 takes none.
@@ -775,12 +811,22 @@ static void cmp_mem(cmp *c, const char *field, const char *a, size_t alen,
  *   each becomes ready, and no fixture mode orders its writes across them.
  *   The order within each stream, and "everything before on_exit", are
  *   compared.
+ * A cassette replays what the real run recorded, so for a replay:
+ * - spawn_method is "cassette";
+ * - duration is the recorded one, cut to the cassette's 10 ms steps: at
+ *   most the real run's and less than 10 ms below it;
+ * - escapees: what the host's containment found, not what the command
+ *   did; the format has no field for it and a replay reports 0;
+ * - the errmsg of a spawn error is recorded as the real runner wrote it
+ *   and compared in full.
  * What each side must still look like is checked here. */
 static void check_excluded(cmp *c, const obs *real, const obs *fake) {
   assert_int_equal(pk_result_pid(fake->res), 0);
   if (pk_result_outcome(real->res) != PK_OUTCOME_NONE)
     assert_true(pk_result_pid(real->res) > 0);
-  if (pk_is_spawn_error(pk_result_error(real->res))) {
+  if (c->replay) {
+    check_replayed(c, real, fake);
+  } else if (pk_is_spawn_error(pk_result_error(real->res))) {
     const char *prog = expand(c->sc->program);
     const char *a = pk_result_errmsg(real->res);
     const char *b = pk_result_errmsg(fake->res);
@@ -823,7 +869,8 @@ static void cmp_result(cmp *c, const pk_result *a, const pk_result *b) {
   cmp_ll(c, "truncated", pk_result_truncated(a), pk_result_truncated(b));
   cmp_ll(c, "output_incomplete", pk_result_output_incomplete(a),
          pk_result_output_incomplete(b));
-  cmp_ll(c, "escapees", pk_result_escapees(a), pk_result_escapees(b));
+  if (!c->replay)
+    cmp_ll(c, "escapees", pk_result_escapees(a), pk_result_escapees(b));
 }
 
 static void cmp_callbacks(cmp *c, const obs *a, const obs *b) {
@@ -938,6 +985,7 @@ static void compare_mechanism(const run_state *st, const pk_cmd *cmd,
                               cmp *totals, char seen[3][256]) {
   const scenario *sc = st->sc;
   pk_runner *real = pkt_runner(m, 0);
+  static const char *const labels[3] = {"reply #1", "reply #2", "reply #3"};
   for (int v = 0; v < V_COUNT; v++) {
     if (!(sc->verbs & VERB(v)))
       continue;
@@ -947,7 +995,7 @@ static void compare_mechanism(const run_state *st, const pk_cmd *cmd,
     for (size_t i = 0; i < nvariants(sc); i++) {
       cmp c = {.sc = sc,
                .var = &sc->variants[i],
-               .vi = i,
+               .label = labels[i],
                .v = (verb)v,
                .mech = pk_mechanism_name(m),
                .scale = st->scale,
@@ -998,6 +1046,114 @@ static void run_scenario(void **state) {
   }
 }
 
+/* ------------------------------------------------------ cassette replay */
+
+static pk_cassette *cassette_open(const char *path,
+                                  const pk_cassette_opts *opts) {
+  char err[512] = "";
+  pk_cassette *c = NULL;
+  int rc = pk_cassette_open(path, opts, &c, err, sizeof(err));
+  if (rc != 0)
+    fail_msg("pk_cassette_open(%s) -> %s: %s", path, pk_err_name(rc), err);
+  return c;
+}
+
+static void cassette_close(pk_cassette *c) {
+  char err[4096] = "";
+  int rc = pk_cassette_close(c, err, sizeof(err));
+  if (rc != 0)
+    fail_msg("pk_cassette_close -> %s: %s", pk_err_name(rc), err);
+}
+
+/* Run every verb of the scenario on the real runner (the best mechanism)
+ * through a cassette that records them all into path, one entry each. */
+static void record_real(const scenario *sc, const pk_cmd *cmd, const char *path,
+                        obs real[V_COUNT]) {
+  pk_runner *inner = pkt_runner(pk_mechanism_best(), 0);
+  pk_cassette_opts opts = {.mode = PK_RECORD_ALL, .inner = inner};
+  pk_cassette *c = cassette_open(path, &opts);
+  for (int v = 0; v < V_COUNT; v++) {
+    if (!(sc->verbs & VERB(v)))
+      continue;
+    real[v].sc = sc;
+    run_verb(pk_cassette_runner(c), cmd, (verb)v, &real[v]);
+    check_real(sc, (verb)v, &real[v]);
+  }
+  cassette_close(c);
+  pk_runner_free(inner);
+}
+
+/* Replay every verb from path, nothing real behind it, and compare each
+ * with the run it recorded. Strict: each verb plays its own entry, once. */
+static void compare_replay(const scenario *sc, const pk_cmd *cmd,
+                           const char *path, double speed, obs real[V_COUNT],
+                           cmp *total, char *seen, size_t seen_size) {
+  static const variant none = {NULL, NULL};
+  pk_cassette_opts opts = {
+      .mode = PK_RECORD_NONE, .strict = true, .speed = speed};
+  pk_cassette *c = cassette_open(path, &opts);
+  for (int v = 0; v < V_COUNT; v++) {
+    if (!(sc->verbs & VERB(v)))
+      continue;
+    obs o = {.sc = sc};
+    run_verb(pk_cassette_runner(c), cmd, (verb)v, &o);
+    cmp k = {.sc = sc,
+             .var = &none,
+             .label = "replay",
+             .replay = true,
+             .v = (verb)v,
+             .mech = pk_mechanism_name(pk_mechanism_best()),
+             .scale = speed > 0 ? 1 / speed : 0,
+             .seen = seen,
+             .seen_size = seen_size};
+    cmp_obs(&k, &real[v], &o);
+    total->unexpected += k.unexpected;
+    obs_release(&o);
+  }
+  cassette_close(c);
+}
+
+/* Scenarios whose replay depends on the recorded pace (a deadline, a
+ * drain) are replayed at speed 1 too. */
+static bool paced(const scenario *sc) {
+  return sc->timeout_ms > 0 || sc->drain_ms > 0;
+}
+
+static void run_cassette(void **state) {
+  const run_state *st = *state;
+  const scenario *sc = st->sc;
+  if (sc->no_replay != NULL) {
+    print_message("not replayed: %s\n", sc->no_replay);
+    skip();
+  }
+  pkt_snapshot snap;
+  pkt_snapshot_take(&snap);
+  char dir[] = "/tmp/pk-contract-cassette-XXXXXX", path[64];
+  assert_non_null(mkdtemp(dir));
+  snprintf(path, sizeof(path), "%s/c.yaml", dir);
+  pk_cmd *cmd = build_cmd(sc);
+  obs real[V_COUNT];
+  memset(real, 0, sizeof(real));
+  record_real(sc, cmd, path, real);
+  cmp total = {0};
+  char seen[256] = "";
+  compare_replay(sc, cmd, path, 0, real, &total, seen, sizeof(seen));
+  if (paced(sc))
+    compare_replay(sc, cmd, path, 1, real, &total, seen, sizeof(seen));
+  for (int v = 0; v < V_COUNT; v++)
+    obs_release(&real[v]);
+  pk_cmd_free(cmd);
+  unlink(pidfile);
+  /* The cassette is the only file: rmdir fails on anything left over. */
+  assert_int_equal(unlink(path), 0);
+  assert_int_equal(rmdir(dir), 0);
+  pkt_snapshot_check(&snap);
+  if (total.unexpected > 0)
+    fail_msg("'%s': %d difference(s) between the real run and its replay "
+             "(see above)",
+             sc->name, total.unexpected);
+}
+
 /* The table's own sanity: every scenario runs something and is scripted. */
 static void table_is_complete(void **state) {
   (void)state;
@@ -1007,13 +1163,17 @@ static void table_is_complete(void **state) {
     assert_true(nvariants(sc) > 0);
     assert_true((sc->act == ACT_NONE) || sc->verbs == VERB(V_START));
     assert_true((sc->racy == NULL) == (sc->racy_why == NULL));
+    /* A cancelled run is never recorded: nothing to replay. */
+    if (sc->want.outcome == PK_OUTCOME_CANCELLED)
+      assert_non_null(sc->no_replay);
   }
 }
 
 static struct CMUnitTest scale0_tests[NSCENARIOS + 1];
 static struct CMUnitTest scale1_tests[NSCENARIOS];
-static run_state states[2][NSCENARIOS];
-static char names[2][NSCENARIOS][128];
+static struct CMUnitTest cassette_tests[NSCENARIOS];
+static run_state states[3][NSCENARIOS];
+static char names[3][NSCENARIOS][128];
 
 /* scale 0 (instant double) against every mechanism; scale 1 (the double
  * in real time) against the best one. */
@@ -1028,7 +1188,23 @@ static void fill_group(struct CMUnitTest *tests, int g, double scale,
   }
 }
 
+/* Recorded from the real runner, then replayed at speed 0 (and 1 where
+ * paced() says so). */
+static void fill_cassette_group(void) {
+  for (size_t i = 0; i < NSCENARIOS; i++) {
+    states[2][i] = (run_state){&scenarios[i], 0, false};
+    snprintf(names[2][i], sizeof(names[2][i]), "cassette: %s",
+             scenarios[i].name);
+    cassette_tests[i] = (struct CMUnitTest){names[2][i], run_cassette, NULL,
+                                            NULL, &states[2][i]};
+  }
+}
+
 int main(void) {
+  /* The cassettes' modes are the suite's: no override from outside. */
+  unsetenv("PK_RECORD_MODE");
+  unsetenv("PK_RECORD_ONLY");
+  unsetenv("PK_CASSETTE_STRICT");
   snprintf(pidfile, sizeof(pidfile), "/tmp/pk-contract-%d.pid", (int)getpid());
   snprintf(noexec, sizeof(noexec), "/tmp/pk-contract-%d.noexec", (int)getpid());
   FILE *f = fopen(noexec, "we");
@@ -1039,10 +1215,13 @@ int main(void) {
   scale0_tests[NSCENARIOS] =
       (struct CMUnitTest)cmocka_unit_test(table_is_complete);
   fill_group(scale1_tests, 1, 1, false);
+  fill_cassette_group();
   int failed = cmocka_run_group_tests_name("contract, time scale 0",
                                            scale0_tests, pkt_setup, NULL);
   failed += cmocka_run_group_tests_name("contract, time scale 1", scale1_tests,
                                         pkt_setup, NULL);
+  failed += cmocka_run_group_tests_name("contract, cassette replay",
+                                        cassette_tests, pkt_setup, NULL);
   unlink(noexec);
   return failed;
 }

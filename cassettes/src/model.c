@@ -178,8 +178,10 @@ static bool end_eq(const pkc_entry *a, const pkc_entry *b) {
   case PKC_END_EXIT:
     return a->code == b->code;
   case PKC_END_SIGNAL:
-  case PKC_END_TIMEOUT:
     return a->signal == b->signal;
+  case PKC_END_TIMEOUT:
+    return a->signal == b->signal && (a->signal != 0 || a->code == b->code ||
+                                      (a->code < 0 && b->code < 0));
   case PKC_END_ERROR:
     return a->error == b->error && a->os_errno == b->os_errno &&
            str_eq(a->stage, b->stage) && str_eq(a->errmsg, b->errmsg);

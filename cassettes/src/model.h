@@ -64,7 +64,9 @@ typedef struct pkc_entry {
   char stdin_sha256[65]; /* hex, PKC_STDIN_BYTES only */
   uint64_t stdin_bytes;
   pkc_end_kind end;
-  int code;     /* PKC_END_EXIT: the whole 32-bit code */
+  int code;     /* PKC_END_EXIT: the whole 32-bit code; PKC_END_TIMEOUT:
+                   the code it exited with after the soft signal (-1: it
+                   did not exit, or unknown) */
   int signal;   /* PKC_END_SIGNAL / PKC_END_TIMEOUT (0: unknown) */
   int error;    /* PKC_END_ERROR: a PK_E* code, written by its stable name */
   int os_errno; /* written as number and name (ENOENT) */

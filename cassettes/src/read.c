@@ -513,7 +513,13 @@ static int exit_kind(rd *r, yaml_mark_t at, unsigned seen, pkc_entry *e) {
               BIT(X_MESSAGE);
   } else if (seen & BIT(X_TIMED_OUT)) {
     e->end = PKC_END_TIMEOUT;
-    allowed = BIT(X_TIMED_OUT) | BIT(X_SIGNAL) | BIT(X_NAME);
+    /* Ended by a signal, or exited (code) after the soft signal. */
+    allowed = BIT(X_TIMED_OUT) | BIT(X_SIGNAL) | BIT(X_NAME) | BIT(X_CODE);
+    if ((seen & BIT(X_CODE)) && (seen & BIT(X_SIGNAL)))
+      return fail_at(r, at, "a timed-out run ended one way",
+                     "exit.code does not go with exit.signal");
+    if (!(seen & BIT(X_CODE)))
+      e->code = -1;
   } else if (seen & BIT(X_CODE)) {
     e->end = PKC_END_EXIT;
     allowed = BIT(X_CODE);

@@ -38,6 +38,10 @@ static pk_reply *reply_of(const pkc_entry *e, const pk_cmd *cmd) {
     prev = t;
   }
   r->end_delay_ms = ms_of(e->duration_us) - ms_of(prev);
+  /* The recorded duration includes the drain an incomplete run waited
+   * out, and the player waits out the command's drain itself. */
+  if (e->incomplete)
+    r->end_delay_ms -= pk_cmd_drain_ms(cmd);
   if (r->end_delay_ms < 0)
     r->end_delay_ms = 0;
   r->duration_ns = e->duration_us > 0 ? e->duration_us * 1000 : 1;
@@ -53,10 +57,15 @@ static pk_reply *reply_of(const pkc_entry *e, const pk_cmd *cmd) {
     break;
   case PKC_END_TIMEOUT: {
     r->end = END_TIMEOUT;
-    /* It took the grace's SIGKILL: the soft signal did nothing. */
     int soft = cmd->soft_signal > 0 ? cmd->soft_signal : SIGTERM;
-    if (e->signal == SIGKILL && soft != SIGKILL && soft < 65)
+    if (soft == SIGKILL || soft >= 65)
+      break;
+    /* It took the grace's SIGKILL: the soft signal did nothing. */
+    if (e->signal == SIGKILL)
       r->trap[soft] = -1;
+    /* It exited on the soft signal: answer it with that code. */
+    else if (e->signal == 0 && e->code >= 0 && e->code < 256)
+      r->trap[soft] = (short)(1 + e->code);
     break;
   }
   case PKC_END_ERROR:
@@ -198,6 +207,7 @@ static void fill_end(pkc_entry *e, const pk_result *res) {
   case PK_OUTCOME_TIMED_OUT:
     e->end = PKC_END_TIMEOUT;
     e->signal = pk_result_signal(res);
+    e->code = pk_result_code(res); /* -1 unless it exited on the signal */
     break;
   default:
     e->end = PKC_END_ERROR;

@@ -170,6 +170,8 @@ static void write_exit(wr *w, const pkc_entry *e) {
     kv_bool(w, "timed_out", true);
     if (e->signal != 0)
       write_signal(w, e->signal);
+    else if (e->code >= 0) /* it handled the soft signal and exited */
+      kv_int(w, "code", e->code);
     break;
   case PKC_END_ERROR:
     if (pkc_error_parse(pk_err_name(e->error)) != e->error && w->rc == 0)

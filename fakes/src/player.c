@@ -292,6 +292,7 @@ static int spawn_like_failure(pk_runner *runner, const pk_reply *r,
              strerror(err));
   fail->errmsg = msg;
   fail->spawn_method = pk_runner_name(runner);
+  fail->duration_ns = r->duration_ns; /* a replayed failure's, as recorded */
   return rc;
 }
 
