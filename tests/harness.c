@@ -333,3 +333,33 @@ int pkt_wait_pidfds(int *fds, int n, int ms) {
   free(pfd);
   return left;
 }
+
+/* ------------------------------------------------ a failing allocator */
+
+static long alloc_budget = -1; /* allocations left; -1: unlimited */
+
+static bool alloc_take(void) {
+  if (alloc_budget < 0)
+    return true;
+  if (alloc_budget == 0)
+    return false;
+  alloc_budget--;
+  return true;
+}
+static void *f_malloc(size_t n) { return alloc_take() ? malloc(n) : NULL; }
+static void *f_realloc(void *p, size_t n) {
+  return alloc_take() ? realloc(p, n) : NULL;
+}
+static void *f_calloc(size_t n, size_t size) {
+  return alloc_take() ? calloc(n, size) : NULL;
+}
+
+void pkt_fail_after(long n) {
+  alloc_budget = n;
+  pk_replace_allocator(f_malloc, f_realloc, f_calloc, NULL);
+}
+
+void pkt_restore_allocator(void) {
+  alloc_budget = -1;
+  pk_replace_allocator(NULL, NULL, NULL, NULL);
+}

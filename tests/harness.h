@@ -77,6 +77,12 @@ int pkt_mechanisms(pk_mechanism *out);
 
 uint64_t pkt_now_ms(void);
 
+/* pk's allocator replaced by one that fails once n more allocations were
+ * made (n < 0: never fails), for out-of-memory tests;
+ * pkt_restore_allocator puts the default back. */
+void pkt_fail_after(long n);
+void pkt_restore_allocator(void);
+
 #define PKT_ASSERT_OK(expr)                                                    \
   do {                                                                         \
     int pkt_rc_ = (expr);                                                      \

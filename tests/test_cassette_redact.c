@@ -941,32 +941,6 @@ static void test_auto_env(void **state) {
 
 /* ------------------------------------------------------ out of memory */
 
-static long budget = -1; /* allocations left; -1: unlimited */
-
-static bool take(void) {
-  if (budget < 0)
-    return true;
-  if (budget == 0)
-    return false;
-  budget--;
-  return true;
-}
-static void *f_malloc(size_t n) { return take() ? malloc(n) : NULL; }
-static void *f_realloc(void *p, size_t n) {
-  return take() ? realloc(p, n) : NULL;
-}
-static void *f_calloc(size_t n, size_t sz) {
-  return take() ? calloc(n, sz) : NULL;
-}
-static void fail_after(long n) {
-  budget = n;
-  pk_replace_allocator(f_malloc, f_realloc, f_calloc, NULL);
-}
-static void restore_allocator(void) {
-  budget = -1;
-  pk_replace_allocator(NULL, NULL, NULL, NULL);
-}
-
 static void oom_entry(pkc_entry *e) {
   const char *args[] = {"--pw=pw-123456", "/home/u/x"};
   ent_init(e, "tool", 2, args, "/home/u/tmp");
@@ -991,9 +965,9 @@ static void test_out_of_memory(void **state) {
     pkc_entry e, before;
     oom_entry(&e);
     ent_copy(&before, &e);
-    fail_after(n);
+    pkt_fail_after(n);
     int rc = pkc_subst_apply(s, &e);
-    restore_allocator();
+    pkt_restore_allocator();
     if (rc == PK_ENOMEM) {
       assert_true(ent_eq(&e, &before)); /* unchanged */
     } else {
@@ -1001,17 +975,17 @@ static void test_out_of_memory(void **state) {
       done_apply = true;
       ent_clear(&before);
       ent_copy(&before, &e);
-      fail_after(n);
+      pkt_fail_after(n);
       rc = pkc_subst_restore(s, &e);
-      restore_allocator();
+      pkt_restore_allocator();
       if (rc == PK_ENOMEM)
         assert_true(ent_eq(&e, &before));
       else
         done_restore = true;
-      fail_after(n);
+      pkt_fail_after(n);
       rc = pkc_scan(s, &(pkc_file){.entries = &before, .nentries = 1}, false,
                     NULL, 0);
-      restore_allocator();
+      pkt_restore_allocator();
       if (rc != PK_ENOMEM) {
         assert_int_equal(rc, 0);
         done_scan = true;
@@ -1031,14 +1005,14 @@ static void test_out_of_memory(void **state) {
     assert_non_null(s);
     assert_int_equal(pkc_subst_add(s, "A_TOKEN", "zzzzzz", PKC_SUBST_SECRET),
                      0);
-    fail_after(n);
+    pkt_fail_after(n);
     pkc_subst *t = pkc_subst_new();
     int rc = t ? pkc_subst_add_paths(s, "/h", "/t", "/c") : PK_ENOMEM;
     if (rc == 0)
       rc = pkc_subst_auto_env(s, envp);
     if (rc == 0)
       rc = pkc_subst_add(s, "B_KEY", "qqqqqq", PKC_SUBST_VOLATILE);
-    restore_allocator();
+    pkt_restore_allocator();
     if (rc == 0) {
       done = true;
       assert_int_equal(pkc_subst_count(s), 7);

@@ -385,32 +385,6 @@ static void misuse_is_einval(void **state) {
 
 /* ------------------------------------------------------- out of memory */
 
-static long budget = -1; /* allocations left; -1: unlimited */
-
-static bool take(void) {
-  if (budget < 0)
-    return true;
-  if (budget == 0)
-    return false;
-  budget--;
-  return true;
-}
-static void *f_malloc(size_t n) { return take() ? malloc(n) : NULL; }
-static void *f_realloc(void *p, size_t n) {
-  return take() ? realloc(p, n) : NULL;
-}
-static void *f_calloc(size_t n, size_t s) {
-  return take() ? calloc(n, s) : NULL;
-}
-static void fail_after(long n) {
-  budget = n;
-  pk_replace_allocator(f_malloc, f_realloc, f_calloc, NULL);
-}
-static void restore_allocator(void) {
-  budget = -1;
-  pk_replace_allocator(NULL, NULL, NULL, NULL);
-}
-
 /* Build a client with every default, a command and its applied copy. */
 static int build_everything(pk_runner *r, pk_client **cp, pk_cmd **ap) {
   pk_client *c = NULL;
@@ -450,9 +424,9 @@ static void enomem_at_every_allocation(void **state) {
   pk_cmd *applied = NULL;
   long n = 0;
   for (;; n++) {
-    fail_after(n);
+    pkt_fail_after(n);
     int rc = build_everything(r, &c, &applied);
-    restore_allocator();
+    pkt_restore_allocator();
     if (rc == 0)
       break;
     assert_int_equal(rc, PK_ENOMEM);
@@ -481,13 +455,13 @@ static void enomem_leaves_client_usable(void **state) {
   PKT_ASSERT_OK(pk_script_program(r, "tool", pk_reply_ok("fine\n")));
   pk_client *c = tool_client(r);
   for (long n = 0; n < 3; n++) { /* value, name, table */
-    fail_after(n);
+    pkt_fail_after(n);
     int rc_new = pk_client_env_set(c, "NEW", "x");
-    fail_after(0);
+    pkt_fail_after(0);
     int rc_old = pk_client_env_set(c, "FOO", "changed");
     int rc_cwd = pk_client_set_cwd(c, "/other");
     int rc_acc = pk_client_set_accepted(c, (const int[]){2}, 1);
-    restore_allocator();
+    pkt_restore_allocator();
     assert_int_equal(rc_new, PK_ENOMEM);
     assert_int_equal(rc_old, PK_ENOMEM);
     assert_int_equal(rc_cwd, PK_ENOMEM);
@@ -506,7 +480,7 @@ static void enomem_leaves_client_usable(void **state) {
   int code = 7;
   bool yes = true;
   pk_proc *p = (pk_proc *)&p;
-  fail_after(0);
+  pkt_fail_after(0);
   int rcs[] = {pk_client_output(c, cmd, &res),
                pk_client_run(c, cmd, &text, NULL),
                pk_client_exit_code(c, cmd, &code, NULL),
@@ -514,7 +488,7 @@ static void enomem_leaves_client_usable(void **state) {
                pk_client_checked(c, cmd, NULL),
                pk_client_start(c, cmd, NULL, &p),
                pk_client_apply(c, cmd, &applied)};
-  restore_allocator();
+  pkt_restore_allocator();
   for (size_t i = 0; i < sizeof(rcs) / sizeof(rcs[0]); i++)
     assert_int_equal(rcs[i], PK_ENOMEM);
   assert_null(res);
@@ -545,9 +519,9 @@ static void enomem_at_every_allocation_of_a_run(void **state) {
   long n = 0;
   for (;; n++) {
     char *text = NULL;
-    fail_after(n);
+    pkt_fail_after(n);
     int rc = pk_client_run(c, cmd, &text, NULL);
-    restore_allocator();
+    pkt_restore_allocator();
     if (rc == 0) {
       assert_string_equal(text, "fine");
       pk_free(text);

@@ -323,14 +323,8 @@ static int stdin_key(pk_cassette *c, const pk_cmd *cmd, pkc_key *k) {
 
 int pkc_key_of_cmd(pk_cassette *c, const pk_cmd *cmd, pkc_key *k) {
   memset(k, 0, sizeof(*k));
-  size_t n = pk_cmd_argc(cmd);
-  const char **args = pk__calloc(n + 1, sizeof(char *));
-  if (args == NULL)
-    return PK_ENOMEM;
-  for (size_t i = 0; i < n; i++)
-    args[i] = pk_cmd_argv(cmd, i);
-  int rc = key_argv(c, k, pk_cmd_program(cmd), args, n, true);
-  pk__free(args);
+  int rc = key_argv(c, k, cmd->program, (const char *const *)cmd->args,
+                    cmd->nargs, true);
   if (rc == 0) {
     char buf[4096];
     const char *cwd = pk_cmd_cwd(cmd);
@@ -584,15 +578,8 @@ static char *stem(const char *path) {
 char *pkc_miss_message(pk_cassette *c, const pk_cmd *cmd, const pkc_key *k,
                        const pkc_slot *consumed) {
   pk__buf b = {0};
-  size_t n = pk_cmd_argc(cmd);
-  const char **argv = pk__calloc(n + 1, sizeof(char *));
-  char *shown = NULL;
-  if (argv != NULL) {
-    for (size_t i = 0; i < n; i++)
-      argv[i] = pk_cmd_argv(cmd, i);
-    shown = pk__format_argv(pk_cmd_program(cmd), argv, n);
-  }
-  pk__free(argv);
+  char *shown =
+      pk__format_argv(cmd->program, (const char *const *)cmd->args, cmd->nargs);
   put(&b, shown ? shown : pk_cmd_program(cmd));
   pk__free(shown);
   put(&b, ": no entry in ");
