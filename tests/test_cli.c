@@ -2225,6 +2225,39 @@ static void cassette_commands_on_a_recording(void **state) {
   cas_dir_remove(&d);
 }
 
+/* A cassette path that is a FIFO or a directory is refused at once by
+ * every command (opening a FIFO used to wait for a writer forever), and
+ * record runs nothing. */
+static void cassette_that_is_not_a_file(void **state) {
+  (void)state;
+  cas_dir d;
+  cas_dir_make(&d);
+  char fifo[128], dir[128], mark[128];
+  snprintf(fifo, sizeof(fifo), "%s/fifo.yaml", d.dir);
+  snprintf(dir, sizeof(dir), "%s/dir.yaml", d.dir);
+  snprintf(mark, sizeof(mark), "%s/ran", d.dir);
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  assert_int_equal(mkdir(dir, 0700), 0);
+  const char *paths[] = {fifo, dir};
+  for (int i = 0; i < 2; i++) {
+    char want[256];
+    snprintf(want, sizeof(want), "pk: cassette_invalid: %s: not a regular file",
+             paths[i]);
+    expect_fail(
+        (const char *const[]){"record", paths[i], "--", "touch", mark, NULL},
+        NULL, 125, want);
+    assert_int_equal(access(mark, F_OK), -1); /* nothing ran */
+    expect_fail((const char *const[]){"replay", paths[i], "--", d.prog, "echo",
+                                      "x", NULL},
+                NULL, 125, want);
+    expect_fail((const char *const[]){"cassette", "show", paths[i], NULL}, NULL,
+                125, want);
+    expect_fail((const char *const[]){"cassette", "lint", paths[i], NULL}, NULL,
+                1, want);
+  }
+  cas_dir_remove(&d);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* a pk that stops reading must not kill us */
   const struct CMUnitTest tests[] = {
@@ -2265,6 +2298,7 @@ int main(void) {
       cmocka_unit_test(cassette_rm),
       cmocka_unit_test(cassette_prune),
       cmocka_unit_test(cassette_commands_on_a_recording),
+      cmocka_unit_test(cassette_that_is_not_a_file),
   };
   return cmocka_run_group_tests(tests, pkt_setup, NULL);
 }
