@@ -2258,6 +2258,65 @@ static void cassette_that_is_not_a_file(void **state) {
   cas_dir_remove(&d);
 }
 
+/* How a run ended replays as pk record saw it: the same exit status and
+ * the same "pk: ..." line, for a missing program (127), a file that is
+ * not executable (126), a timeout (124: the line gives the recorded
+ * time, never "after 0.000 s") and a SIGKILL (137). */
+static void record_and_replay_every_ending(void **state) {
+  (void)state;
+  cas_dir d;
+  cas_dir_make(&d);
+  char missing[128], noexec[128];
+  snprintf(missing, sizeof(missing), "%s/missing", d.dir);
+  snprintf(noexec, sizeof(noexec), "%s/noexec", d.dir);
+  write_file(noexec, "#!/bin/sh\necho x\n");
+  assert_int_equal(chmod(noexec, 0644), 0);
+  const struct {
+    const char *args[8];
+    int code;
+    const char *line; /* the start of stderr, both times */
+  } cases[] = {
+      {{missing, NULL}, 127, "pk: not_found: "},
+      {{noexec, NULL}, 126, "pk: permission_denied: "},
+      {{"--timeout", "0.3", "--", d.prog, "sleep", "5", NULL},
+       124,
+       "pk: timeout: "},
+      {{d.prog, "raise", "9", NULL}, 137, ""},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const char *argv[16] = {"record", d.cas};
+    size_t n = 2;
+    if (strcmp(cases[i].args[0], "--timeout") != 0)
+      argv[n++] = "--";
+    for (size_t j = 0; cases[i].args[j] != NULL; j++)
+      argv[n++] = cases[i].args[j];
+    argv[n] = NULL;
+    cli_res rec, rep;
+    expect_exit(argv, NULL, cases[i].code, &rec);
+    assert_prefix(err_text(&rec), cases[i].line);
+    /* Replay: the same command without record's --timeout. */
+    const char *rargv[16] = {"replay", d.cas, "--"};
+    n = 3;
+    for (size_t j = 0; cases[i].args[j] != NULL; j++)
+      if (strcmp(cases[i].args[j], "--timeout") == 0)
+        j += 2; /* --timeout 0.3 -- */
+      else
+        rargv[n++] = cases[i].args[j];
+    rargv[n] = NULL;
+    expect_exit(rargv, NULL, cases[i].code, &rep);
+    if (cases[i].code == 124) {
+      assert_non_null(strstr(err_text(&rec), "timed out after 0.300 s"));
+      assert_null(strstr(err_text(&rep), "after 0.000 s"));
+      assert_non_null(strstr(err_text(&rep), "timed out after 0.3"));
+    } else {
+      assert_string_equal(err_text(&rep), err_text(&rec));
+    }
+    cli_res_free(&rec);
+    cli_res_free(&rep);
+  }
+  cas_dir_remove(&d);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* a pk that stops reading must not kill us */
   const struct CMUnitTest tests[] = {
@@ -2299,6 +2358,7 @@ int main(void) {
       cmocka_unit_test(cassette_prune),
       cmocka_unit_test(cassette_commands_on_a_recording),
       cmocka_unit_test(cassette_that_is_not_a_file),
+      cmocka_unit_test(record_and_replay_every_ending),
   };
   return cmocka_run_group_tests(tests, pkt_setup, NULL);
 }
