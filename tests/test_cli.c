@@ -659,6 +659,13 @@ static void record_then_replay_without_the_program(void **state) {
               NULL, 125, &r);
   assert_prefix(err_text(&r), "pk: cassette_miss: ");
   assert_non_null(strstr(err_text(&r), "args[3]: recorded \"3\", now \"4\""));
+  /* The hint works with pk replay: it never records, pk record does. */
+  char hint[256];
+  snprintf(hint, sizeof(hint),
+           "\n  (pk replay never records: record it with pk record %s -- "
+           "PROGRAM [ARG...])\n",
+           d.cas);
+  assert_non_null(strstr(err_text(&r), hint));
   assert_int_equal(r.out.len, 0);
   cli_res_free(&r);
   cas_dir_remove(&d);
