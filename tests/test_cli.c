@@ -2324,6 +2324,32 @@ static void record_and_replay_every_ending(void **state) {
   cas_dir_remove(&d);
 }
 
+/* pk record of a command that is not UTF-8 fails before running it
+ * (it could not be saved): exit 125, no side effect, the file as it
+ * was. */
+static void record_refuses_non_utf8_before_running(void **state) {
+  (void)state;
+  cas_dir d;
+  cas_dir_make(&d);
+  char mark[128];
+  snprintf(mark, sizeof(mark), "%s/ran", d.dir);
+  cli_res r;
+  expect_exit(
+      (const char *const[]){"record", d.cas, "--", d.prog, "echo", "x", NULL},
+      NULL, 0, &r);
+  cli_res_free(&r);
+  char *before = text_of(d.cas);
+  expect_fail((const char *const[]){"record", d.cas, "--", "touch", mark,
+                                    "caf\xe9", NULL},
+              NULL, 125, "pk: invalid_argument: ");
+  assert_int_equal(access(mark, F_OK), -1);
+  char *after = text_of(d.cas);
+  assert_string_equal(after, before);
+  free(before);
+  free(after);
+  cas_dir_remove(&d);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* a pk that stops reading must not kill us */
   const struct CMUnitTest tests[] = {
@@ -2366,6 +2392,7 @@ int main(void) {
       cmocka_unit_test(cassette_commands_on_a_recording),
       cmocka_unit_test(cassette_that_is_not_a_file),
       cmocka_unit_test(record_and_replay_every_ending),
+      cmocka_unit_test(record_refuses_non_utf8_before_running),
   };
   return cmocka_run_group_tests(tests, pkt_setup, NULL);
 }
