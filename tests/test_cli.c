@@ -2350,6 +2350,36 @@ static void record_refuses_non_utf8_before_running(void **state) {
   cas_dir_remove(&d);
 }
 
+/* pk record through a symlink (or a dangling one) is refused before the
+ * command runs, not after it ran and the save refused it. */
+static void record_refuses_a_symlink_before_running(void **state) {
+  (void)state;
+  cas_dir d;
+  cas_dir_make(&d);
+  char real[128], link1[128], link2[128], mark[128];
+  snprintf(real, sizeof(real), "%s/real.yaml", d.dir);
+  snprintf(link1, sizeof(link1), "%s/link.yaml", d.dir);
+  snprintf(link2, sizeof(link2), "%s/dangling.yaml", d.dir);
+  snprintf(mark, sizeof(mark), "%s/ran", d.dir);
+  write_file(real, "version: 1\nentries: []\n");
+  assert_int_equal(symlink(real, link1), 0);
+  assert_int_equal(symlink("nowhere.yaml", link2), 0);
+  const char *links[] = {link1, link2};
+  for (int i = 0; i < 2; i++) {
+    char want[256];
+    snprintf(want, sizeof(want), "pk: permission_denied: %s: not a regular",
+             links[i]);
+    expect_fail(
+        (const char *const[]){"record", links[i], "--", "touch", mark, NULL},
+        NULL, 125, want);
+    assert_int_equal(access(mark, F_OK), -1);
+  }
+  char *text = text_of(real);
+  assert_string_equal(text, "version: 1\nentries: []\n");
+  free(text);
+  cas_dir_remove(&d);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* a pk that stops reading must not kill us */
   const struct CMUnitTest tests[] = {
@@ -2393,6 +2423,7 @@ int main(void) {
       cmocka_unit_test(cassette_that_is_not_a_file),
       cmocka_unit_test(record_and_replay_every_ending),
       cmocka_unit_test(record_refuses_non_utf8_before_running),
+      cmocka_unit_test(record_refuses_a_symlink_before_running),
   };
   return cmocka_run_group_tests(tests, pkt_setup, NULL);
 }
