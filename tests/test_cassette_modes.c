@@ -1468,6 +1468,36 @@ static void identical_runs_both_kept(void **state) {
   }
 }
 
+/* A command whose argument is not UTF-8 cannot be saved (format 1 keeps
+ * commands as text): it fails with invalid_argument before the inner
+ * runner sees it, and the session's other recordings are still saved
+ * (the unsavable one used to stay in the session and fail every save).
+ * Registered as a secret, the same bytes become {{NAME}} and record. */
+static void non_utf8_command_runs_nothing(void **state) {
+  fx *f = *state;
+  PKT_ASSERT_OK(pk_script_program(f->inner, "a", pk_reply_ok("a1\n")));
+  PKT_ASSERT_OK(pk_script_program(f->inner, "b", pk_reply_ok("b1\n")));
+  pk_cassette *c = open_mode(f, PK_RECORD_NEW_EPISODES);
+  expect(c, "a", NULL, "a1\n");
+  pk_result *r = run2(c, "b", "caf\xe9", NULL);
+  assert_int_equal(pk_result_error(r), PK_EINVAL);
+  assert_non_null(strstr(pk_result_errmsg(r), "args[0] is not valid UTF-8"));
+  pk_result_free(r);
+  assert_int_equal(pk_scripted_calls(f->inner), 1); /* b never ran */
+  assert_int_equal(pk_cassette_miss_count(c), 0);
+  PKT_ASSERT_OK(pk_cassette_save(c));
+  PKT_ASSERT_OK(pk_cassette_redact(c, "ACCENT", "caf\xe9"));
+  r = run2(c, "b", "caf\xe9", NULL);
+  assert_int_equal(pk_result_error(r), 0);
+  pk_result_free(r);
+  close_ok(c);
+  const char *want[] = {"a:a1\n", "b:b1\n"};
+  assert_entries(f->path, want, 2);
+  pkc_file *file = load(f->path);
+  assert_string_equal(file->entries[1].args[0], "{{ACCENT}}");
+  pkc_file_free(file);
+}
+
 int main(void) {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
   const struct CMUnitTest tests[] = {
@@ -1497,6 +1527,7 @@ int main(void) {
       T(golden_fixtures),
       T(discard_and_double_save),
       T(identical_runs_both_kept),
+      T(non_utf8_command_runs_nothing),
       T(threads_record_and_replay), /* last: it leaves threads behind */
   };
 #undef T

@@ -659,6 +659,13 @@ static void record_then_replay_without_the_program(void **state) {
               NULL, 125, &r);
   assert_prefix(err_text(&r), "pk: cassette_miss: ");
   assert_non_null(strstr(err_text(&r), "args[3]: recorded \"3\", now \"4\""));
+  /* The hint works with pk replay: it never records, pk record does. */
+  char hint[256];
+  snprintf(hint, sizeof(hint),
+           "\n  (pk replay never records: record it with pk record %s -- "
+           "PROGRAM [ARG...])\n",
+           d.cas);
+  assert_non_null(strstr(err_text(&r), hint));
   assert_int_equal(r.out.len, 0);
   cli_res_free(&r);
   cas_dir_remove(&d);
@@ -2225,6 +2232,154 @@ static void cassette_commands_on_a_recording(void **state) {
   cas_dir_remove(&d);
 }
 
+/* A cassette path that is a FIFO or a directory is refused at once by
+ * every command (opening a FIFO used to wait for a writer forever), and
+ * record runs nothing. */
+static void cassette_that_is_not_a_file(void **state) {
+  (void)state;
+  cas_dir d;
+  cas_dir_make(&d);
+  char fifo[128], dir[128], mark[128];
+  snprintf(fifo, sizeof(fifo), "%s/fifo.yaml", d.dir);
+  snprintf(dir, sizeof(dir), "%s/dir.yaml", d.dir);
+  snprintf(mark, sizeof(mark), "%s/ran", d.dir);
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  assert_int_equal(mkdir(dir, 0700), 0);
+  const char *paths[] = {fifo, dir};
+  for (int i = 0; i < 2; i++) {
+    char want[256];
+    snprintf(want, sizeof(want), "pk: cassette_invalid: %s: not a regular file",
+             paths[i]);
+    expect_fail(
+        (const char *const[]){"record", paths[i], "--", "touch", mark, NULL},
+        NULL, 125, want);
+    assert_int_equal(access(mark, F_OK), -1); /* nothing ran */
+    expect_fail((const char *const[]){"replay", paths[i], "--", d.prog, "echo",
+                                      "x", NULL},
+                NULL, 125, want);
+    expect_fail((const char *const[]){"cassette", "show", paths[i], NULL}, NULL,
+                125, want);
+    expect_fail((const char *const[]){"cassette", "lint", paths[i], NULL}, NULL,
+                1, want);
+  }
+  cas_dir_remove(&d);
+}
+
+/* How a run ended replays as pk record saw it: the same exit status and
+ * the same "pk: ..." line, for a missing program (127), a file that is
+ * not executable (126), a timeout (124: the line gives the recorded
+ * time, never "after 0.000 s") and a SIGKILL (137). */
+static void record_and_replay_every_ending(void **state) {
+  (void)state;
+  cas_dir d;
+  cas_dir_make(&d);
+  char missing[128], noexec[128];
+  snprintf(missing, sizeof(missing), "%s/missing", d.dir);
+  snprintf(noexec, sizeof(noexec), "%s/noexec", d.dir);
+  write_file(noexec, "#!/bin/sh\necho x\n");
+  assert_int_equal(chmod(noexec, 0644), 0);
+  const struct {
+    const char *args[8];
+    int code;
+    const char *line; /* the start of stderr, both times */
+  } cases[] = {
+      {{missing, NULL}, 127, "pk: not_found: "},
+      {{noexec, NULL}, 126, "pk: permission_denied: "},
+      {{"--timeout", "0.3", "--", d.prog, "sleep", "5", NULL},
+       124,
+       "pk: timeout: "},
+      {{d.prog, "raise", "9", NULL}, 137, ""},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    const char *argv[16] = {"record", d.cas};
+    size_t n = 2;
+    if (strcmp(cases[i].args[0], "--timeout") != 0)
+      argv[n++] = "--";
+    for (size_t j = 0; cases[i].args[j] != NULL; j++)
+      argv[n++] = cases[i].args[j];
+    argv[n] = NULL;
+    cli_res rec, rep;
+    expect_exit(argv, NULL, cases[i].code, &rec);
+    assert_prefix(err_text(&rec), cases[i].line);
+    /* Replay: the same command without record's --timeout. */
+    const char *rargv[16] = {"replay", d.cas, "--"};
+    n = 3;
+    for (size_t j = 0; cases[i].args[j] != NULL; j++)
+      if (strcmp(cases[i].args[j], "--timeout") == 0)
+        j += 2; /* --timeout 0.3 -- */
+      else
+        rargv[n++] = cases[i].args[j];
+    rargv[n] = NULL;
+    expect_exit(rargv, NULL, cases[i].code, &rep);
+    if (cases[i].code == 124) {
+      assert_non_null(strstr(err_text(&rec), "timed out after 0.300 s"));
+      assert_null(strstr(err_text(&rep), "after 0.000 s"));
+      assert_non_null(strstr(err_text(&rep), "timed out after 0.3"));
+    } else {
+      assert_string_equal(err_text(&rep), err_text(&rec));
+    }
+    cli_res_free(&rec);
+    cli_res_free(&rep);
+  }
+  cas_dir_remove(&d);
+}
+
+/* pk record of a command that is not UTF-8 fails before running it
+ * (it could not be saved): exit 125, no side effect, the file as it
+ * was. */
+static void record_refuses_non_utf8_before_running(void **state) {
+  (void)state;
+  cas_dir d;
+  cas_dir_make(&d);
+  char mark[128];
+  snprintf(mark, sizeof(mark), "%s/ran", d.dir);
+  cli_res r;
+  expect_exit(
+      (const char *const[]){"record", d.cas, "--", d.prog, "echo", "x", NULL},
+      NULL, 0, &r);
+  cli_res_free(&r);
+  char *before = text_of(d.cas);
+  expect_fail((const char *const[]){"record", d.cas, "--", "touch", mark,
+                                    "caf\xe9", NULL},
+              NULL, 125, "pk: invalid_argument: ");
+  assert_int_equal(access(mark, F_OK), -1);
+  char *after = text_of(d.cas);
+  assert_string_equal(after, before);
+  free(before);
+  free(after);
+  cas_dir_remove(&d);
+}
+
+/* pk record through a symlink (or a dangling one) is refused before the
+ * command runs, not after it ran and the save refused it. */
+static void record_refuses_a_symlink_before_running(void **state) {
+  (void)state;
+  cas_dir d;
+  cas_dir_make(&d);
+  char real[128], link1[128], link2[128], mark[128];
+  snprintf(real, sizeof(real), "%s/real.yaml", d.dir);
+  snprintf(link1, sizeof(link1), "%s/link.yaml", d.dir);
+  snprintf(link2, sizeof(link2), "%s/dangling.yaml", d.dir);
+  snprintf(mark, sizeof(mark), "%s/ran", d.dir);
+  write_file(real, "version: 1\nentries: []\n");
+  assert_int_equal(symlink(real, link1), 0);
+  assert_int_equal(symlink("nowhere.yaml", link2), 0);
+  const char *links[] = {link1, link2};
+  for (int i = 0; i < 2; i++) {
+    char want[256];
+    snprintf(want, sizeof(want), "pk: permission_denied: %s: not a regular",
+             links[i]);
+    expect_fail(
+        (const char *const[]){"record", links[i], "--", "touch", mark, NULL},
+        NULL, 125, want);
+    assert_int_equal(access(mark, F_OK), -1);
+  }
+  char *text = text_of(real);
+  assert_string_equal(text, "version: 1\nentries: []\n");
+  free(text);
+  cas_dir_remove(&d);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* a pk that stops reading must not kill us */
   const struct CMUnitTest tests[] = {
@@ -2265,6 +2420,10 @@ int main(void) {
       cmocka_unit_test(cassette_rm),
       cmocka_unit_test(cassette_prune),
       cmocka_unit_test(cassette_commands_on_a_recording),
+      cmocka_unit_test(cassette_that_is_not_a_file),
+      cmocka_unit_test(record_and_replay_every_ending),
+      cmocka_unit_test(record_refuses_non_utf8_before_running),
+      cmocka_unit_test(record_refuses_a_symlink_before_running),
   };
   return cmocka_run_group_tests(tests, pkt_setup, NULL);
 }

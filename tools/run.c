@@ -474,6 +474,12 @@ int run_command(run_kind kind, const char *cassette, int argc, char **argv) {
     status = exit_status(res);
     if (err != 0)
       fprintf(stderr, "pk: %s: %s\n", pk_err_name(err), pk_result_errmsg(res));
+    /* The library's hint (PK_RECORD_MODE=...) is refused by pk replay. */
+    if (err == PK_ECASSETTE_MISS && kind == RUN_REPLAY)
+      fprintf(stderr,
+              "  (pk replay never records: record it with pk record %s -- "
+              "PROGRAM [ARG...])\n",
+              a.cassette);
     if (a.report != NULL && report_commit(&rep, &a, res) != 0)
       status = EXIT_PK_FAIL;
   }

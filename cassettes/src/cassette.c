@@ -173,6 +173,11 @@ static int load(pk_cassette *c) {
                    "%s is frozen (a hand-made cassette): mode %s would record "
                    "into it; replay it with PK_RECORD_MODE=none",
                    c->path, pk_record_mode_name(c->mode));
+  /* Every command of an always_record session (pk record) is saved:
+   * a target the save would refuse is refused before anything runs. */
+  if (c->recording && c->opts.always_record &&
+      (rc = pkc_check_writable(c->path, c->errmsg, sizeof(c->errmsg))) != 0)
+    return rc;
   size_t n = c->file->nentries;
   c->played = pk__calloc(n + 1, sizeof(size_t));
   c->replaced = pk__calloc(n + 1, sizeof(bool));

@@ -102,14 +102,37 @@ static void fsync_dir(const char *path) {
   pk__free(dir);
 }
 
-int pkc_replace_file(const char *path, const char *data, size_t len,
-                     char *errmsg, size_t errlen) {
+static int refuse_non_regular(const char *path, char *errmsg, size_t errlen) {
   struct stat st;
   if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
     return set_err(errmsg, errlen, PK_EACCES,
                    "%s: not a regular file (a symlink?); refusing to write "
                    "through it",
                    path);
+  return 0;
+}
+
+int pkc_check_writable(const char *path, char *errmsg, size_t errlen) {
+  int rc = refuse_non_regular(path, errmsg, errlen);
+  if (rc != 0)
+    return rc;
+  char *dir = dir_of(path);
+  if (dir == NULL)
+    return PK_ENOMEM;
+  if (access(dir, W_OK | X_OK) != 0) {
+    int err = errno;
+    rc = set_err(errmsg, errlen, err == ENOENT ? PK_EIO : PK_EACCES,
+                 "%s: cannot create files in %s: %s", path, dir, strerror(err));
+  }
+  pk__free(dir);
+  return rc;
+}
+
+int pkc_replace_file(const char *path, const char *data, size_t len,
+                     char *errmsg, size_t errlen) {
+  int nr = refuse_non_regular(path, errmsg, errlen);
+  if (nr != 0)
+    return nr;
   char *tmp = pk__sprintf("%s.tmp-XXXXXX", path);
   if (tmp == NULL)
     return PK_ENOMEM;

@@ -32,6 +32,12 @@ PK_EXTERN int pkc_lock_dir(const char *path, int *lock_fd, char *errmsg,
 PK_EXTERN int pkc_replace_file(const char *path, const char *data, size_t len,
                                char *errmsg, size_t errlen);
 
+/* Before a run that will be saved: path is not a symlink or other
+ * non-regular file, and its directory takes new files (the temporary
+ * file of the replace). Errors: PK_EACCES, PK_EIO (no such directory),
+ * PK_ENOMEM. */
+PK_EXTERN int pkc_check_writable(const char *path, char *errmsg, size_t errlen);
+
 /* true when path (not followed if a symlink) holds exactly data. */
 PK_EXTERN bool pkc_same_bytes(const char *path, const char *data, size_t len);
 

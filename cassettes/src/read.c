@@ -904,7 +904,10 @@ int pkc_load(const char *path, pkc_file **out, pkc_error *err) {
   *out = NULL;
   if (path == NULL)
     return load_fail(err, PK_EINVAL, "(null)", "no path");
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+  /* O_NONBLOCK: a FIFO (or a device) at path is refused below by fstat
+   * instead of blocking the open until a writer shows up. A regular
+   * file reads the same with or without it. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
   if (fd < 0) {
     int e = errno;
     if (e == ENOENT || e == ENOTDIR)

@@ -357,6 +357,50 @@ static int fail_with(pk_exit_info *fail, int rc, const char *stage,
   return rc;
 }
 
+/* Whether s, with the cassette's placeholders in, is text format 1 can
+ * store: 1 yes, 0 no, or PK_ENOMEM. */
+static int storable(const pk_cassette *c, const char *s) {
+  char *t = NULL;
+  if (s == NULL)
+    return 1;
+  if (pkc_subst_apply_str(c->subst, s, &t) != 0)
+    return PK_ENOMEM;
+  int ok = pkc_utf8_valid_prefix(t, strlen(t)) == strlen(t);
+  pk__free(t);
+  return ok;
+}
+
+/* A command whose program, argument or directory is not UTF-8 (after
+ * the placeholders) could never be saved, and would make every later
+ * save of the session fail: it is refused before anything runs. Under
+ * c->mu. Returns 0, or the run's error with *fail set. */
+static int check_storable(const pk_cassette *c, const pk_cmd *cmd,
+                          pk_exit_info *fail) {
+  char buf[4096], field[32] = "";
+  const char *cwd = pk_cmd_cwd(cmd);
+  if (cwd == NULL)
+    cwd = getcwd(buf, sizeof(buf));
+  int ok = storable(c, pk_cmd_program(cmd));
+  if (ok != 1)
+    snprintf(field, sizeof(field), "program");
+  if (ok == 1 && (ok = storable(c, cwd)) != 1)
+    snprintf(field, sizeof(field), "cwd");
+  for (size_t i = 0; ok == 1 && i < pk_cmd_argc(cmd); i++)
+    if ((ok = storable(c, pk_cmd_argv(cmd, i))) != 1)
+      snprintf(field, sizeof(field), "args[%zu]", i);
+  if (ok == 1)
+    return 0;
+  if (ok < 0)
+    return ok;
+  char *msg = pk__sprintf("%s: %s: not run: the command's %s is not valid "
+                          "UTF-8, and cassettes store commands as text",
+                          c->path, pk_cmd_program(cmd), field);
+  int rc = fail_with(fail, PK_EINVAL, "cassette",
+                     msg ? msg : "a command that is not UTF-8");
+  pk__free(msg);
+  return rc;
+}
+
 static int record(pk_cassette *c, const pk_cmd *cmd, const pkc_key *k,
                   uv_loop_t *loop, pk_events *ev, pk_exec **out,
                   pk_exit_info *fail) {
@@ -452,8 +496,10 @@ static int cas_start(pk_runner *self, const pk_cmd *cmd, uv_loop_t *loop,
   }
   bool can_record = c->recording && c->opts.inner != NULL;
   if (can_record && !(consumed != NULL && c->mode == PK_RECORD_NONE)) {
+    rc = check_storable(c, cmd, fail);
     pthread_mutex_unlock(&c->mu);
-    rc = record(c, cmd, &k, loop, ev, out, fail);
+    if (rc == 0)
+      rc = record(c, cmd, &k, loop, ev, out, fail);
     pkc_key_clear(&k);
     return rc;
   }

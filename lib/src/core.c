@@ -302,8 +302,14 @@ static void set_outcome(pk_proc *p, const pk_exit_info *info) {
   if (p->timed_out || info->timed_out) {
     r->outcome = PK_OUTCOME_TIMED_OUT;
     r->error = PK_ETIMEOUT;
+    /* A timeout the runner reported without one set on this command (a
+     * replayed recording, a fake) is told by how long the run took: the
+     * command's 0 would read "after 0.000 s". */
+    int64_t ms = p->timed_out || p->cmd->timeout_ms > 0
+                     ? p->cmd->timeout_ms
+                     : r->duration_ns / 1000000;
     pk__result_set_errmsg(r, "%s: timed out after %.3f s and was killed", prog,
-                          (double)p->cmd->timeout_ms / 1000.0);
+                          (double)ms / 1000.0);
   } else if (p->cancelled) {
     r->outcome = PK_OUTCOME_CANCELLED;
     r->error = PK_ECANCELED;
