@@ -389,6 +389,23 @@ static void quiet_saves_and_symlinks(void **state) {
   assert_int_equal(st1.st_ino, st2.st_ino);
 }
 
+/* Misuse is a clear PK_EINVAL with a message. */
+static void misuse_is_explained(void **state) {
+  fx *f = *state;
+  char err[256];
+  pk_cassette *c = NULL;
+  assert_int_equal(pk_cassette_open(NULL, NULL, &c, err, sizeof(err)),
+                   PK_EINVAL);
+  assert_null(c);
+  assert_non_null(strstr(err, "no cassette path"));
+  c = open_mode(f, PK_RECORD_ONCE, true);
+  assert_int_equal(pk_cassette_redact(c, "S", "a{{b"), PK_EINVAL);
+  assert_non_null(strstr(pk_cassette_errmsg(c), "'{{' or '}}'"));
+  assert_int_equal(pk_cassette_placeholder(c, "bad name", "x"), PK_EINVAL);
+  assert_int_equal(pk_cassette_redact(c, "S", ""), PK_EINVAL);
+  close_ok(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(record_then_replay, setup, teardown),
@@ -403,6 +420,7 @@ int main(void) {
                                       teardown),
       cmocka_unit_test_setup_teardown(quiet_saves_and_symlinks, setup,
                                       teardown),
+      cmocka_unit_test_setup_teardown(misuse_is_explained, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -707,6 +707,24 @@ static void record_keys_on_stdin(void **state) {
   cas_dir_remove(&d);
 }
 
+/* A replay that cannot give back every recorded byte (a truncated entry
+ * of a golden cassette) says so on stderr and keeps the recorded status
+ * (70000 as an exit status is 70000 & 0xff). */
+static void replay_of_a_truncated_entry_warns(void **state) {
+  (void)state;
+  cli_opts o = {.in = "", .in_len = 0};
+  cli_res r;
+  expect_exit(
+      (const char *const[]){
+          "replay", PK_SOURCE_DIR "/fixtures/cassettes/errors.yaml",
+          "--keep-paths", "--", "/opt/tool/bin/weird", "--big", NULL},
+      &o, 70000 & 0xff, &r);
+  assert_string_equal(out_text(&r), "xxxx");
+  assert_non_null(
+      strstr(err_text(&r), "pk: warning: the replayed output is incomplete"));
+  cli_res_free(&r);
+}
+
 /* pk run --cassette follows the record mode; a missing cassette and a
  * bad mode are errors of their own. */
 static void run_with_a_cassette(void **state) {
@@ -2402,6 +2420,7 @@ int main(void) {
       cmocka_unit_test(record_then_replay_without_the_program),
       cmocka_unit_test(record_keys_on_stdin),
       cmocka_unit_test(run_with_a_cassette),
+      cmocka_unit_test(replay_of_a_truncated_entry_warns),
       cmocka_unit_test(man_page_documents_every_command),
       cmocka_unit_test(stdout_and_stderr_byte_exact),
       cmocka_unit_test(stdin_passes_through_binary_safe),

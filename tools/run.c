@@ -480,6 +480,13 @@ int run_command(run_kind kind, const char *cassette, int argc, char **argv) {
               "  (pk replay never records: record it with pk record %s -- "
               "PROGRAM [ARG...])\n",
               a.cassette);
+    /* A replay that cannot give back every byte says so (the exit
+     * status stays the recorded one). */
+    if (kind == RUN_REPLAY && err == 0 && pk_result_output_incomplete(res))
+      fprintf(stderr,
+              "pk: warning: the replayed output is incomplete (the recording "
+              "was cut at its size cap, or the run's output did not end "
+              "within its drain)\n");
     if (a.report != NULL && report_commit(&rep, &a, res) != 0)
       status = EXIT_PK_FAIL;
   }

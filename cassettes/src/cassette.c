@@ -208,8 +208,12 @@ int pk_cassette_open(const char *path, const pk_cassette_opts *opts,
     *out = NULL;
   if (errbuf != NULL && errbuf_len > 0)
     errbuf[0] = '\0';
-  if (path == NULL || *path == '\0' || out == NULL)
+  if (path == NULL || *path == '\0' || out == NULL) {
+    if (errbuf != NULL && errbuf_len > 0)
+      snprintf(errbuf, errbuf_len, "pk_cassette_open: %s",
+               out == NULL ? "out is NULL" : "no cassette path given");
     return PK_EINVAL;
+  }
   pk_cassette *c = pk__calloc(1, sizeof(*c));
   if (c == NULL)
     return PK_ENOMEM;
@@ -299,6 +303,12 @@ static int add_subst(pk_cassette *c, const char *name, const char *value,
                        "non-empty (got '%s')",
                        name ? name : "(null)")
              : PK_EINVAL;
+  /* A value holding a token could not be told apart from it on replay. */
+  if (strstr(value, "{{") != NULL || strstr(value, "}}") != NULL)
+    return set_err(c, PK_EINVAL,
+                   "the value of placeholder %s contains '{{' or '}}', which "
+                   "cassettes use for placeholders",
+                   name);
   pthread_mutex_lock(&c->mu);
   int rc = pkc_subst_add(c->subst, name, value, kind);
   if (rc == 0)
