@@ -170,9 +170,12 @@ static int load(pk_cassette *c) {
       c->mode == PK_RECORD_ALL || (c->recording && c->opts.always_record);
   if (c->recording && c->file->frozen)
     return set_err(c, PK_ECASSETTE_FROZEN,
-                   "%s is frozen (a hand-made cassette): mode %s would record "
-                   "into it; replay it with PK_RECORD_MODE=none",
-                   c->path, pk_record_mode_name(c->mode));
+                   "%s is frozen (frozen: true, a hand-made cassette) and "
+                   "refuses recording (%s); replay it, or remove "
+                   "'frozen: true' to record into it",
+                   c->path,
+                   c->opts.always_record ? "pk record"
+                                         : pk_record_mode_name(c->mode));
   /* Every command of an always_record session (pk record) is saved:
    * a target the save would refuse is refused before anything runs. */
   if (c->recording && c->opts.always_record &&
