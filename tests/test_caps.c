@@ -3,12 +3,24 @@
  * mechanisms available here really do. */
 #include "harness.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+/* `test_caps --predict`: a fresh process (no pk state at all) that only
+ * predicts, prints "best cgroup_v2 kill" and exits. */
+static int predict_only(void) {
+  pk_host_prediction hp;
+  if (pk_host_predict(&hp) != 0)
+    return 1;
+  printf("%d %d %d\n", (int)hp.best, hp.cgroup_v2, hp.cgroup_kill);
+  return 0;
+}
 
 static char *slurp_cmd(const char *cmd) {
   FILE *f = popen(cmd, "r");
@@ -196,8 +208,75 @@ static void every_cell_behaves(void **state) {
   assert_int_equal(pk_mechanism_available(PK_MECH_JOB_OBJECT), PK_EUNSUPPORTED);
 }
 
-int main(void) {
+/* The prediction agrees with what pk finds by trying, and a process that
+ * only predicts creates nothing: watched with inotify on the cgroup-v2
+ * base, a fresh process running `test_caps --predict` makes no directory
+ * (no probe, no per-owner cgroup, no sweep). */
+static void prediction_is_side_effect_free(void **state) {
+  char *self = *state;
+  pk_host_prediction hp;
+  PKT_ASSERT_OK(pk_host_predict(&hp));
+  assert_int_equal(pk_host_predict(NULL), PK_EINVAL);
+  assert_int_equal(hp.best, pk_mechanism_best());
+  assert_int_equal(hp.cgroup_v2,
+                   pk_mechanism_available(PK_MECH_CGROUP_V2) == 0);
+  if (!hp.cgroup_v2) {
+    assert_true(hp.reason[0] != '\0');
+    print_message("no cgroup v2 here (%s): the inotify check is skipped\n",
+                  hp.reason);
+  }
+  int in = -1;
+  if (hp.cgroup_v2) {
+    in = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    assert_true(in >= 0);
+    assert_true(inotify_add_watch(in, hp.cgroup_base, IN_CREATE) >= 0);
+  }
+  int out[2];
+  assert_int_equal(pipe2(out, O_CLOEXEC), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    dup2(out[1], 1);
+    execl(self, self, "--predict", (char *)NULL);
+    _exit(127);
+  }
+  close(out[1]);
+  char line[64] = "";
+  ssize_t n = read(out[0], line, sizeof(line) - 1);
+  close(out[0]);
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  assert_true(n > 0);
+  line[n] = '\0';
+  char want[64];
+  snprintf(want, sizeof(want), "%d %d %d\n", (int)hp.best, hp.cgroup_v2,
+           hp.cgroup_kill);
+  assert_string_equal(line, want);
+  if (in < 0)
+    return;
+  /* Every directory made in the base while it ran; none may be its. */
+  char probe[64], owner[64];
+  snprintf(probe, sizeof(probe), "pk-probe-%d", (int)pid);
+  snprintf(owner, sizeof(owner), "pk-%d-", (int)pid);
+  char buf[8192] __attribute__((aligned(__alignof__(struct inotify_event))));
+  ssize_t len;
+  while ((len = read(in, buf, sizeof(buf))) > 0)
+    for (char *p = buf; p < buf + len;) {
+      const struct inotify_event *ev = (const struct inotify_event *)p;
+      if (ev->len > 0 && (strcmp(ev->name, probe) == 0 ||
+                          strncmp(ev->name, owner, strlen(owner)) == 0))
+        fail_msg("predicting created %s/%s", hp.cgroup_base, ev->name);
+      p += sizeof(*ev) + ev->len;
+    }
+  close(in);
+}
+
+int main(int argc, char **argv) {
+  if (argc == 2 && strcmp(argv[1], "--predict") == 0)
+    return predict_only();
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test_prestate(prediction_is_side_effect_free, argv[0]),
       cmocka_unit_test(docs_match_the_data),
       cmocka_unit_test(every_cell_behaves),
   };

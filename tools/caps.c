@@ -15,7 +15,9 @@ static void caps_markdown(void) {
        "# Platform support\n\n"
        "What each containment mechanism guarantees. `pk_mechanism_best()` "
        "picks cgroup_v2 where a writable cgroup-v2 hierarchy exists, else "
-       "process_group; `pk caps` shows this host.\n");
+       "process_group; `pk caps` shows this host, starting with "
+       "`pk_host_predict()`'s prediction, which creates nothing (no cgroup, "
+       "no sweep).\n");
   printf("| capability |");
   for (size_t m = 0; m < NMECHS; m++)
     printf(" %s |", pk_mechanism_name(all_mechs[m]));
@@ -37,6 +39,13 @@ static void caps_markdown(void) {
 
 /* This host: which mechanisms work and what they give. */
 static void caps_host(void) {
+  pk_host_prediction hp;
+  pk_host_predict(&hp);
+  printf("predicted (nothing created): %s; cgroup_v2 %s%s%s; cgroup.kill "
+         "%s\n",
+         pk_mechanism_name(hp.best), hp.cgroup_v2 ? "at " : "no (",
+         hp.cgroup_v2 ? hp.cgroup_base : hp.reason, hp.cgroup_v2 ? "" : ")",
+         hp.cgroup_kill ? "yes" : "no");
   printf("best: %s\n", pk_mechanism_name(pk_mechanism_best()));
   for (size_t m = 0; m < NMECHS; m++) {
     bool ok = pk_mechanism_available(all_mechs[m]) == 0;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/utsname.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -60,6 +61,53 @@ static char *own_cgroup_path(void) {
   }
   fclose(f);
   return found;
+}
+
+/* Linux 5.14 or later (cgroup.kill), from uname. */
+static bool kernel_has_kill(void) {
+  struct utsname u;
+  int major = 0, minor = 0;
+  if (uname(&u) != 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+    return false;
+  return major > 5 || (major == 5 && minor >= 14);
+}
+
+int pk_host_predict(pk_host_prediction *out) {
+  if (out == NULL)
+    return PK_EINVAL;
+  memset(out, 0, sizeof(*out));
+  out->best = PK_MECH_PROCESS_GROUP;
+  char *mnt = find_cgroup2_mount();
+  char *own = own_cgroup_path();
+  char base[4096], file[4200];
+  if (mnt == NULL) {
+    snprintf(out->reason, sizeof(out->reason),
+             "no cgroup2 filesystem is mounted");
+  } else if (own == NULL) {
+    snprintf(out->reason, sizeof(out->reason),
+             "this process is in no cgroup-v2 cgroup (/proc/self/cgroup)");
+  } else {
+    snprintf(base, sizeof(base), "%s%s", mnt, strcmp(own, "/") == 0 ? "" : own);
+    snprintf(file, sizeof(file), "%s/cgroup.procs", base);
+    if (access(base, W_OK | X_OK) != 0 || access(file, W_OK) != 0) {
+      snprintf(out->reason, sizeof(out->reason),
+               "this process's cgroup is not writable (%s)", strerror(errno));
+    } else {
+      out->cgroup_v2 = true;
+      out->best = PK_MECH_CGROUP_V2;
+      size_t n = strlen(base); /* a longer path is cut, for display */
+      if (n >= sizeof(out->cgroup_base))
+        n = sizeof(out->cgroup_base) - 1;
+      memcpy(out->cgroup_base, base, n);
+      /* The root cgroup has no cgroup.kill of its own; children do. */
+      snprintf(file, sizeof(file), "%s/cgroup.kill", base);
+      out->cgroup_kill =
+          strcmp(own, "/") == 0 ? kernel_has_kill() : access(file, F_OK) == 0;
+    }
+  }
+  free(mnt);
+  free(own);
+  return 0;
 }
 
 static void cg_probe(void) {

@@ -122,6 +122,23 @@ typedef enum pk_mechanism {
   PK_MECH_JOB_OBJECT,    /* Windows only */
 } pk_mechanism;
 
+/* What this host would give, predicted without creating anything: no
+ * cgroup is made, nothing is swept, no guardian starts (it reads
+ * /proc/self/mountinfo and /proc/self/cgroup and checks permissions).
+ * pk_mechanism_best() and pk_mechanism_available() instead make a
+ * throwaway cgroup once to be sure. */
+typedef struct pk_host_prediction {
+  pk_mechanism best; /* what PK_MECH_AUTO is expected to pick */
+  bool cgroup_v2;    /* a writable cgroup-v2 hierarchy is expected */
+  bool cgroup_kill;  /* cgroup.kill is expected (Linux 5.14+) */
+  /* Why cgroup_v2 is not expected, or "" (a sentence, for people). */
+  char reason[160];
+  /* The cgroup-v2 directory runs would go under, or "". */
+  char cgroup_base[1024];
+} pk_host_prediction;
+/* Errors: PK_EINVAL (NULL). */
+PK_EXTERN int pk_host_predict(pk_host_prediction *out);
+
 /* "cgroup_v2", "process_group", "job_object" or "auto". */
 PK_EXTERN const char *pk_mechanism_name(pk_mechanism m);
 /* Parse a name as above into *out. Errors: PK_EINVAL. */
