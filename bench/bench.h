@@ -23,4 +23,8 @@ void print_goal(const char *name, double value, double goal, bool le);
  * three. real (borrowed): the real runner for the replay's real run. */
 void bench_cassette(const char *only, int batches, pk_runner *real);
 
+/* The teardown section: a 364-process tree killed through pk, per
+ * mechanism, against killpg by hand. fixture: the pk-fixture path. */
+void bench_teardown(const char *fixture, int batches);
+
 #endif
