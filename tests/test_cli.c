@@ -922,13 +922,21 @@ static void stdin_passes_through_binary_safe(void **state) {
  * value a double-quoted scalar — !!binary (base64) when the bytes are
  * not UTF-8 — that decodes to exactly what pk was given. */
 
-#define NKEYS 10
-static const char *const report_keys[NKEYS] = {
-    "program",      "args",
-    "outcome",      "code",
-    "signal",       "duration_ms",
-    "mechanism",    "stdout_bytes",
-    "stderr_bytes", "output_incomplete"};
+#define NKEYS 14
+static const char *const report_keys[NKEYS] = {"program",
+                                               "args",
+                                               "outcome",
+                                               "code",
+                                               "signal",
+                                               "duration_ms",
+                                               "mechanism",
+                                               "stdout_bytes",
+                                               "stderr_bytes",
+                                               "output_incomplete",
+                                               "cpu_us",
+                                               "cpu_scope",
+                                               "peak_memory_bytes",
+                                               "memory_scope"};
 
 #define BINARY_TAG "tag:yaml.org,2002:binary"
 
@@ -1200,6 +1208,15 @@ static void check_report_case_with(const char *dir, const report_case *c,
   assert_int_equal(report_int(&rep, "stderr_bytes"), c->err_bytes);
   assert_int_equal((long long)r.out.len, c->out_bytes);
   assert_string_equal(report_plain(&rep, "output_incomplete"), "false");
+  /* Measured for a run that ran (its CPU may round to 0 us); null when
+   * it never started, never a made-up 0. */
+  if (strcmp(c->outcome, "null") == 0) {
+    assert_string_equal(report_plain(&rep, "cpu_us"), "null");
+    assert_string_equal(report_plain(&rep, "peak_memory_bytes"), "null");
+  } else {
+    assert_true(report_int(&rep, "cpu_us") >= 0);
+    assert_true(report_int(&rep, "peak_memory_bytes") > 0);
+  }
   long long ms = report_int(&rep, "duration_ms");
   assert_true(ms >= (long long)c->min_ms);
   assert_true(ms <= (long long)r.ms); /* inside what we measured */

@@ -225,6 +225,16 @@ static int emit_fields(out *o, const run_args *a, const pk_result *r) {
                 (long long)pk_result_total_bytes(r, PK_STDERR)) &&
        pair_plain(o, "output_incomplete",
                   pk_result_output_incomplete(r) ? "true" : "false");
+  /* Resource use: null when it could not be measured (never 0). */
+  int64_t cpu = pk_result_cpu_us(r), mem = pk_result_peak_memory(r);
+  ok = ok && (cpu >= 0 ? pair_int(o, "cpu_us", (long long)cpu)
+                       : pair_plain(o, "cpu_us", "null"));
+  ok = ok && (cpu >= 0 ? pair_text(o, "cpu_scope", pk_result_cpu_scope(r))
+                       : pair_plain(o, "cpu_scope", "null"));
+  ok = ok && (mem >= 0 ? pair_int(o, "peak_memory_bytes", (long long)mem)
+                       : pair_plain(o, "peak_memory_bytes", "null"));
+  ok = ok && (mem >= 0 ? pair_text(o, "memory_scope", pk_result_memory_scope(r))
+                       : pair_plain(o, "memory_scope", "null"));
   return ok && (err == 0 || pair_text(o, "error", pk_err_name(err)));
 }
 

@@ -325,6 +325,10 @@ static void set_outcome(pk_proc *p, const pk_exit_info *info) {
   }
 }
 
+static const char *scope_name(const char *s) {
+  return s != NULL && strcmp(s, "tree") == 0 ? "tree" : "child";
+}
+
 static void finish(pk_proc *p, const pk_exit_info *info) {
   pk_result *r = p->res;
   p->done = true;
@@ -336,6 +340,15 @@ static void finish(pk_proc *p, const pk_exit_info *info) {
   r->incomplete = info->output_incomplete;
   r->pid = info->pid;
   r->escapees = info->escapees;
+  /* The scopes become pk's own static strings (info's are borrowed). */
+  if (info->have_cpu) {
+    r->cpu_us = info->cpu_us;
+    r->cpu_scope = scope_name(info->cpu_scope);
+  }
+  if (info->have_memory) {
+    r->peak_memory = info->peak_memory;
+    r->memory_scope = scope_name(info->memory_scope);
+  }
   if (!set_str(&r->spawn_method, info->spawn_method) && p->fail_err == 0)
     p->fail_err = PK_ENOMEM;
   finish_output(p);

@@ -62,6 +62,11 @@ int pk__cgroup_signal(pk__group *g, int sig);
 int pk__cgroup_kill_all(pk__group *g, int timeout_ms);
 bool pk__cgroup_empty(pk__group *g);
 void pk__cgroup_destroy(pk__group *g);
+/* The cgroup's accounting of its whole subtree: CPU time from cpu.stat
+ * (usage_usec, there with or without the cpu controller) and peak memory
+ * from memory.peak (only with the memory controller). -1 for what cannot
+ * be read; both -1 for a process-group run. */
+void pk__cgroup_usage(pk__group *g, int64_t *cpu_us, int64_t *peak);
 
 int pk__pgroup_signal(pk__group *g, int sig, bool leader_alive);
 /* SIGKILL the group and every escapee (walking the tree first when the

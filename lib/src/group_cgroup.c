@@ -172,6 +172,40 @@ int pk__cgroup_create(pk__group *g, bool guard, char **msg) {
   return 0;
 }
 
+/* The first number after "key " in a small cgroup file, or -1. */
+static int64_t read_stat(int dirfd, const char *file, const char *key) {
+  int fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return -1;
+  char buf[1024];
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (n <= 0)
+    return -1;
+  buf[n] = '\0';
+  const char *p = buf;
+  if (key != NULL) {
+    size_t k = strlen(key);
+    for (p = buf; p != NULL; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+      if (strncmp(p, key, k) == 0 && p[k] == ' ')
+        break;
+    if (p == NULL)
+      return -1;
+    p += k + 1;
+  }
+  char *end;
+  long long v = strtoll(p, &end, 10);
+  return end == p || v < 0 ? -1 : (int64_t)v;
+}
+
+void pk__cgroup_usage(pk__group *g, int64_t *cpu_us, int64_t *peak) {
+  *cpu_us = *peak = -1;
+  if (g->mech != PK_MECH_CGROUP_V2 || g->dirfd < 0)
+    return;
+  *cpu_us = read_stat(g->dirfd, "cpu.stat", "usage_usec");
+  *peak = read_stat(g->dirfd, "memory.peak", NULL);
+}
+
 static bool use_kill(const pk__group *g) {
   return cg_has_kill && !(g->disable & PK_NO_CGROUP_KILL);
 }

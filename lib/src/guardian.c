@@ -212,7 +212,7 @@ static int spawn_it(gspawn *s, const char *dir, unsigned disable, char **msg) {
   else if (rc != 0) /* unreaped (unless the host ignores SIGCHLD) */
     kill(so.pid, SIGKILL);
   siginfo_t si;
-  pk__waitid(so.pid, so.pidfd, &si, WEXITED);
+  pk__waitid(so.pid, so.pidfd, &si, WEXITED, NULL);
   if (so.pidfd >= 0)
     close(so.pidfd);
   return rc;

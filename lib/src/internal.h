@@ -104,6 +104,8 @@ struct pk_result {
   char *spawn_method;
   int pid;
   int escapees;
+  int64_t cpu_us, peak_memory;          /* -1: unknown */
+  const char *cpu_scope, *memory_scope; /* static strings, or NULL */
 };
 pk_result *pk__result_new(void);
 /* Replace the error message (printf-style). Keeps the old one on ENOMEM.*/

@@ -44,6 +44,9 @@ typedef struct real_exec {
   uint64_t exit_every;
   bool have_exit_poll, have_exit_timer;
   bool exited, reaped;
+  bool have_ru; /* ru: the reaped child's resource use */
+  struct rusage ru;
+  int64_t tree_cpu_us, tree_peak; /* the cgroup's accounting, -1 unknown */
   bool lost; /* someone else reaped the child and the status is unknown */
   pk_outcome outcome;
   int code, signo;
@@ -142,7 +145,8 @@ static bool check_exit(real_exec *e) {
   if (e->exited)
     return true;
   siginfo_t si;
-  int rc = pk__waitid(e->base.pid, e->pidfd, &si, WEXITED | WNOHANG | WNOWAIT);
+  int rc =
+      pk__waitid(e->base.pid, e->pidfd, &si, WEXITED | WNOHANG | WNOWAIT, NULL);
   if (rc != 0 && errno == ECHILD)
     status_taken(e);
   else if (rc == 0 && si.si_pid != 0)
@@ -154,7 +158,8 @@ static void reap(real_exec *e) {
   if (e->reaped || e->base.pid <= 0)
     return;
   siginfo_t si;
-  pk__waitid(e->base.pid, e->pidfd, &si, WEXITED);
+  e->have_ru = pk__waitid(e->base.pid, e->pidfd, &si, WEXITED, &e->ru) == 0 &&
+               si.si_pid != 0;
   e->reaped = true;
 }
 
@@ -187,6 +192,8 @@ static void teardown(real_exec *e) {
     if (!pk__group_empty(&e->group))
       pk__group_kill_all(&e->group, PK__TEARDOWN_MS);
     reap(e);
+    /* The leaf's accounting covers the whole tree; read before rmdir. */
+    pk__cgroup_usage(&e->group, &e->tree_cpu_us, &e->tree_peak);
   }
   pk__fg_end(&e->fg); /* the terminal goes back once the tree is gone */
   stop_stdin(e);
@@ -222,6 +229,31 @@ static bool pipe_has_data(real_exec *e, int s) {
   return fd >= 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0;
 }
 
+/* Resource use: the cgroup's (whole tree) where it was read, else the
+ * reaped child's rusage (it and the descendants it waited for). */
+static void set_usage(const real_exec *e, pk_exit_info *info) {
+  if (e->tree_cpu_us >= 0) {
+    info->have_cpu = true;
+    info->cpu_us = e->tree_cpu_us;
+    info->cpu_scope = "tree";
+  } else if (e->have_ru) {
+    info->have_cpu = true;
+    info->cpu_us =
+        (int64_t)e->ru.ru_utime.tv_sec * 1000000 + e->ru.ru_utime.tv_usec +
+        (int64_t)e->ru.ru_stime.tv_sec * 1000000 + e->ru.ru_stime.tv_usec;
+    info->cpu_scope = "child";
+  }
+  if (e->tree_peak >= 0) {
+    info->have_memory = true;
+    info->peak_memory = e->tree_peak;
+    info->memory_scope = "tree";
+  } else if (e->have_ru) {
+    info->have_memory = true;
+    info->peak_memory = (int64_t)e->ru.ru_maxrss * 1024; /* KiB on Linux */
+    info->memory_scope = "child";
+  }
+}
+
 static void finish_run(real_exec *e) {
   uv_timer_stop(&e->drain);
   /* Incomplete: a writer still held a pipe when pk stopped waiting (a
@@ -241,6 +273,7 @@ static void finish_run(real_exec *e) {
   info.spawn_method = e->method;
   info.pid = e->base.pid;
   info.escapees = e->group.esc_found;
+  set_usage(e, &info);
   if (e->lost) {
     info.error = PK_ESTATUS_LOST;
     info.stage = "wait";
@@ -707,6 +740,7 @@ static int real_start(pk_runner *self, const pk_cmd *cmd, uv_loop_t *loop,
   }
   init_exec(e, rr, cmd, loop, ev);
   e->rbuf = rbuf;
+  e->tree_cpu_us = e->tree_peak = -1;
   fdplan f;
   for (int i = 0; i < 3; i++)
     f.child[i] = f.parent[i] = -1;

@@ -7,8 +7,11 @@
 
 pk_result *pk__result_new(void) {
   pk_result *r = pk__calloc(1, sizeof(*r));
-  if (r != NULL)
+  if (r != NULL) {
     r->code = -1;
+    r->cpu_us = -1;
+    r->peak_memory = -1;
+  }
   return r;
 }
 
@@ -107,6 +110,12 @@ const char *pk_result_spawn_method(const pk_result *r) {
 }
 int pk_result_pid(const pk_result *r) { return r->pid; }
 int pk_result_escapees(const pk_result *r) { return r->escapees; }
+int64_t pk_result_cpu_us(const pk_result *r) { return r->cpu_us; }
+int64_t pk_result_peak_memory(const pk_result *r) { return r->peak_memory; }
+const char *pk_result_cpu_scope(const pk_result *r) { return r->cpu_scope; }
+const char *pk_result_memory_scope(const pk_result *r) {
+  return r->memory_scope;
+}
 
 uint64_t pk__now_ns(void) {
   struct timespec ts;

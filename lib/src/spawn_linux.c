@@ -348,13 +348,25 @@ static int do_clone(child_ctx *c, char *stack, pk__spawn_out *out) {
   return err;
 }
 
-int pk__waitid(pid_t pid, int pidfd, siginfo_t *si, int options) {
+/* waitid with the kernel's fifth argument: the rusage of the reaped
+ * child (with the descendants it waited for); glibc's waitid drops it. */
+static int waitid_ru(idtype_t type, id_t id, siginfo_t *si, int options,
+                     struct rusage *ru) {
+  if (ru == NULL)
+    return waitid(type, id, si, options);
+  return (int)syscall(SYS_waitid, (int)type, id, si, options, ru);
+}
+
+int pk__waitid(pid_t pid, int pidfd, siginfo_t *si, int options,
+               struct rusage *ru) {
   int rc;
   options |= __WALL; /* our children have an exit signal of 0 */
   for (;;) {
     memset(si, 0, sizeof(*si));
+    if (ru != NULL)
+      memset(ru, 0, sizeof(*ru));
     if (pidfd >= 0) {
-      rc = waitid((idtype_t)P_PIDFD, (id_t)pidfd, si, options);
+      rc = waitid_ru((idtype_t)P_PIDFD, (id_t)pidfd, si, options, ru);
       if (rc < 0 && errno == EAGAIN && !(options & WNOHANG)) {
         /* libuv made the pidfd non-blocking: wait for it to be readable */
         struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
@@ -363,9 +375,9 @@ int pk__waitid(pid_t pid, int pidfd, siginfo_t *si, int options) {
       }
       /* P_PIDFD (5.4) may be missing where pidfds exist (5.2, 5.3) */
       if (rc < 0 && errno == EINVAL)
-        rc = waitid(P_PID, (id_t)pid, si, options);
+        rc = waitid_ru(P_PID, (id_t)pid, si, options, ru);
     } else {
-      rc = waitid(P_PID, (id_t)pid, si, options);
+      rc = waitid_ru(P_PID, (id_t)pid, si, options, ru);
     }
     if (rc == 0 || errno != EINTR)
       return rc;
@@ -407,7 +419,7 @@ int pk__pidfd_exit_status(int pidfd, int *status) {
 /* Reap a child that failed before exec. */
 static void reap(pid_t pid, int pidfd) {
   siginfo_t si;
-  pk__waitid(pid, pidfd, &si, WEXITED);
+  pk__waitid(pid, pidfd, &si, WEXITED, NULL);
 }
 
 /* The child's stack, one per thread: the parent thread is suspended

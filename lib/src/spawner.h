@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <sys/resource.h>
 #include <sys/types.h>
 
 enum pk__stage {
@@ -69,8 +70,10 @@ int pk__spawn(const pk__spawn_plan *plan, pk__spawn_out *out);
 
 /* waitid on a child by pidfd (falling back to its pid when P_PIDFD is
  * unknown to the kernel) or by pid when pidfd < 0; retries EINTR. Adds
- * __WALL: children are spawned with an exit signal of 0. */
-int pk__waitid(pid_t pid, int pidfd, siginfo_t *si, int options);
+ * __WALL: children are spawned with an exit signal of 0. ru (may be NULL)
+ * gets the reaped child's resource use. */
+int pk__waitid(pid_t pid, int pidfd, siginfo_t *si, int options,
+               struct rusage *ru);
 
 /* The wait status of a child someone else reaped (a host that ignores
  * SIGCHLD, or a waitpid(-1) of its own), read from the pidfd we held

@@ -460,6 +460,20 @@ PK_EXTERN const char *pk_result_spawn_method(const pk_result *r);
 PK_EXTERN int pk_result_escapees(const pk_result *r);
 /* Process id of the direct child (0 if none). */
 PK_EXTERN int pk_result_pid(const pk_result *r);
+/* Resource use of the run, -1 when it could not be measured (never a
+ * made-up 0: doubles, replays, spawn failures, or nothing readable).
+ * CPU time (user + system) in microseconds: on cgroup_v2 the whole tree
+ * (the leaf's cpu.stat, from the moment the child joined it: at once
+ * with clone3, just before exec on the fallback path); on process_group
+ * the direct child and the descendants it waited for (its rusage). Peak memory
+ * in bytes: the whole tree's memory.peak where the cgroup's memory controller
+ * is enabled, else the direct child's peak resident set (rusage, also covering
+ * the descendants it waited for). The scopes say which: "tree", "child", or
+ * NULL when unknown. */
+PK_EXTERN int64_t pk_result_cpu_us(const pk_result *r);
+PK_EXTERN int64_t pk_result_peak_memory(const pk_result *r);
+PK_EXTERN const char *pk_result_cpu_scope(const pk_result *r);
+PK_EXTERN const char *pk_result_memory_scope(const pk_result *r);
 
 /* ---------------------------------------------------------------- runner */
 

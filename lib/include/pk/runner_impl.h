@@ -58,6 +58,15 @@ typedef struct pk_exit_info {
   const char *stage;
   int os_errno;
   const char *errmsg;
+  /* Resource use, where the runner measured it (zero: unknown). scope:
+   * "tree" (the whole run, e.g. a cgroup's accounting) or "child" (the
+   * direct child and the descendants it waited for). */
+  bool have_cpu;
+  int64_t cpu_us; /* user + system CPU time */
+  const char *cpu_scope;
+  bool have_memory;
+  int64_t peak_memory; /* bytes */
+  const char *memory_scope;
 } pk_exit_info;
 
 struct pk_runner_vtable {
