@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static pk_result *run_cmd(pk_runner *r, pk_cmd *cmd) {
@@ -61,25 +62,45 @@ static void child_cpu_and_memory(void **state) {
 }
 
 /* A grandchild the child never waits for: its CPU is the tree's (cgroup
- * accounting), not the child's (rusage). The child polls for the file the
- * grandchild writes after burning, so the grandchild has burnt its 300 ms
- * before the run ends, on any host. */
+ * accounting), not the child's (rusage). The child blocks reading a FIFO
+ * the grandchild writes after burning 300 ms by its own CPU clock, so the
+ * grandchild has burnt it before the run ends and the child itself uses
+ * next to no CPU, on any host. The directory is made and removed by the
+ * test's setup and teardown, so a failure leaves nothing behind. */
+typedef struct fifo_dir {
+  char dir[32], fifo[64];
+} fifo_dir;
+
+static int fifo_setup(void **state) {
+  fifo_dir *d = calloc(1, sizeof(*d));
+  snprintf(d->dir, sizeof(d->dir), "/tmp/pk-usage-XXXXXX");
+  if (d == NULL || mkdtemp(d->dir) == NULL)
+    return -1;
+  snprintf(d->fifo, sizeof(d->fifo), "%s/fifo", d->dir);
+  if (mkfifo(d->fifo, 0600) != 0)
+    return -1;
+  *state = d;
+  return 0;
+}
+
+static int fifo_teardown(void **state) {
+  fifo_dir *d = *state;
+  int rc = unlink(d->fifo) == 0 && rmdir(d->dir) == 0 ? 0 : -1;
+  free(d);
+  return rc;
+}
+
 static void tree_versus_child_scope(void **state) {
-  (void)state;
+  fifo_dir *d = *state;
   pk_mechanism mechs[4];
   int n = pkt_mechanisms(mechs);
-  char dir[] = "/tmp/pk-usage-XXXXXX";
-  assert_non_null(mkdtemp(dir));
-  char script[1024], done[64];
-  snprintf(done, sizeof(done), "%s/done", dir);
+  char script[1024];
+  snprintf(script, sizeof(script),
+           "('%s' burn 300 >'%s' 2>/dev/null &); read x <'%s'", PK_FIXTURE,
+           d->fifo, d->fifo);
   for (int i = 0; i < n; i++) {
     pkt_snapshot snap;
     pkt_snapshot_take(&snap);
-    unlink(done);
-    snprintf(script, sizeof(script),
-             "('%s' burn 300 >'%s' 2>/dev/null &); "
-             "while [ ! -s '%s' ]; do '%s' sleep 0.2; done",
-             PK_FIXTURE, done, done, PK_FIXTURE);
     pk_cmd *cmd;
     PKT_ASSERT_OK(pk_cmd_new_list(&cmd, "/bin/sh", "-c", script, NULL));
     pk_runner *r = pkt_runner(mechs[i], 0);
@@ -96,8 +117,6 @@ static void tree_versus_child_scope(void **state) {
     pk_runner_free(r);
     pkt_snapshot_check(&snap);
   }
-  unlink(done);
-  assert_int_equal(rmdir(dir), 0);
 }
 
 /* Nothing measured is unknown, never 0: a double, and a spawn failure. */
@@ -130,7 +149,8 @@ static void unknown_is_minus_one(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(child_cpu_and_memory),
-      cmocka_unit_test(tree_versus_child_scope),
+      cmocka_unit_test_setup_teardown(tree_versus_child_scope, fifo_setup,
+                                      fifo_teardown),
       cmocka_unit_test(unknown_is_minus_one),
   };
   return cmocka_run_group_tests(tests, pkt_setup, NULL);
