@@ -159,7 +159,7 @@ int pkt_count_cgroups(void) {
   return n;
 }
 
-int pkt_pid_alive(pid_t pid) {
+char pkt_proc_state(pid_t pid) {
   char path[64], buf[512];
   snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
   FILE *f = fopen(path, "re");
@@ -169,7 +169,12 @@ int pkt_pid_alive(pid_t pid) {
   fclose(f);
   buf[n] = '\0';
   const char *rp = strrchr(buf, ')');
-  return rp != NULL && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+  return rp != NULL && rp[1] == ' ' ? rp[2] : 0;
+}
+
+int pkt_pid_alive(pid_t pid) {
+  char st = pkt_proc_state(pid);
+  return st != 0 && st != 'Z' && st != 'X';
 }
 
 void pkt_snapshot_take(pkt_snapshot *s) {

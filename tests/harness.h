@@ -41,6 +41,8 @@ int pkt_reap_children(void);
 int pkt_count_cgroups(void);
 /* True if pid is alive and not a zombie. */
 int pkt_pid_alive(pid_t pid);
+/* The state letter of /proc/<pid>/stat ('R', 'S', 'T', 'Z'...), or 0. */
+char pkt_proc_state(pid_t pid);
 
 /* A pidfd of pid (fails the test if there is none). */
 int pkt_pidfd(pid_t pid);

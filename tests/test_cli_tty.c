@@ -419,20 +419,6 @@ static void ctrl_z_stops_pk_and_fg_resumes(void **state) {
   }
 }
 
-/* /proc/<pid>/stat's state letter, or 0. */
-static char proc_state(pid_t pid) {
-  char path[64], buf[512];
-  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-  FILE *f = fopen(path, "re");
-  if (f == NULL)
-    return 0;
-  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  const char *rp = strrchr(buf, ')');
-  return rp != NULL && rp[1] == ' ' ? rp[2] : 0;
-}
-
 /* pk's direct child (read from /proc once pk has one). */
 static pid_t child_of(pid_t pk) {
   char path[64];
@@ -459,12 +445,12 @@ static void background_run_keeps_the_terminal_and_obeys_signals(void **state) {
     tty_expect(t, "ready");
     /* The child reads a terminal it does not own: SIGTTIN stops it. */
     pid_t child = 0;
-    while ((child == 0 || proc_state(child) != 'T') && tty_left(t) > 0) {
+    while ((child == 0 || pkt_proc_state(child) != 'T') && tty_left(t) > 0) {
       if (child == 0)
         child = child_of(t->pk);
       tty_pump(t, TTY_TICK_MS);
     }
-    if (child == 0 || proc_state(child) != 'T')
+    if (child == 0 || pkt_proc_state(child) != 'T')
       fail_msg("the background child did not stop on reading the terminal");
     assert_int_equal(tcgetpgrp(t->master), getpgrp()); /* untouched */
     /* SIGTERM to pk still ends the run: forwarded, then SIGCONT. */
