@@ -172,9 +172,12 @@ int pk__cgroup_create(pk__group *g, bool guard, char **msg) {
   return 0;
 }
 
-/* The first number after "key " in a small cgroup file, or -1. */
-static int64_t read_stat(int dirfd, const char *file, const char *key) {
+/* The first number after "key " in a small cgroup file, or -1 (with
+ * *missing set when the file does not exist). */
+static int64_t read_stat(int dirfd, const char *file, const char *key,
+                         bool *missing) {
   int fd = openat(dirfd, file, O_RDONLY | O_CLOEXEC);
+  *missing = fd < 0 && errno == ENOENT;
   if (fd < 0)
     return -1;
   char buf[1024];
@@ -198,12 +201,22 @@ static int64_t read_stat(int dirfd, const char *file, const char *key) {
   return end == p || v < 0 ? -1 : (int64_t)v;
 }
 
+/* memory.peak is only there when the memory controller is enabled for
+ * the leaves; once a leaf lacks it, later runs do not look (each run's
+ * teardown is on the spawn path). */
+static atomic_bool cg_no_peak;
+
 void pk__cgroup_usage(pk__group *g, int64_t *cpu_us, int64_t *peak) {
   *cpu_us = *peak = -1;
   if (g->mech != PK_MECH_CGROUP_V2 || g->dirfd < 0)
     return;
-  *cpu_us = read_stat(g->dirfd, "cpu.stat", "usage_usec");
-  *peak = read_stat(g->dirfd, "memory.peak", NULL);
+  bool missing;
+  *cpu_us = read_stat(g->dirfd, "cpu.stat", "usage_usec", &missing);
+  if (atomic_load(&cg_no_peak))
+    return;
+  *peak = read_stat(g->dirfd, "memory.peak", NULL, &missing);
+  if (missing)
+    atomic_store(&cg_no_peak, true);
 }
 
 static bool use_kill(const pk__group *g) {
