@@ -472,6 +472,8 @@ static const bad_case bad[] = {
     {"version: 1\nfoo: 1\n", "2:1",
      "unknown key 'foo' in the cassette (a newer pk? this pk reads format "
      "versions 1..1)"},
+    {"garbage: [\n", "1:1",
+     "not a cassette: the first key must be 'version', found 'garbage'"},
     {"version: 1\nversion: 1\n", "2:1", "duplicate key 'version'"},
     {"version: 1\nfrozen: yes\n", "2:9", "frozen must be true or false"},
     {"version: 1\nfrozen: \"true\"\n", "2:9", "frozen must be true or false"},

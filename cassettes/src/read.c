@@ -433,6 +433,13 @@ static int map_next(rd *r, const char *const *keys, size_t nkeys,
       return next(r);
     }
   }
+  /* A file whose first key is not even version is not a cassette at all
+   * (a newer pk would still start with version). */
+  if (*seen == 0 && strcmp(where, "the cassette") == 0)
+    return fail(r, "a cassette starts with version: 1",
+                "not a cassette: the first key must be 'version', found "
+                "'%s'",
+                s);
   return fail(r, NEWER_HINT, "unknown key '%s' in %s", s, where);
 }
 
