@@ -132,7 +132,9 @@ static pid_t find_guardian(pid_t owner) {
  * tree run (frozen when asked); report every pid on fd, then "done"; with
  * exit_after, leave with _exit(0) instead of waiting to be killed. Never
  * returns. */
-static void owner_main(int fd, unsigned disable, bool freeze, bool exit_after) {
+/* exit_after >= 0: exit normally once the test closes that pipe (after
+ * it looked at the owner's cgroup); else wait to be killed. */
+static void owner_main(int fd, unsigned disable, bool freeze, int exit_after) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   pk_real_opts o = {.mechanism = PK_MECH_CGROUP_V2,
@@ -162,8 +164,12 @@ static void owner_main(int fd, unsigned disable, bool freeze, bool exit_after) {
   for (int i = 0; i < w.n; i++)
     dprintf(fd, "pid %d\n", w.pid[i]);
   dprintf(fd, "done\n");
-  if (exit_after)
+  char c;
+  if (exit_after >= 0) {
+    while (read(exit_after, &c, 1) < 0 && errno == EINTR)
+      ;
     _exit(0);
+  }
   for (;;)
     pause();
 }
@@ -173,24 +179,32 @@ static void owner_main(int fd, unsigned disable, bool freeze, bool exit_after) {
 typedef struct owned {
   pid_t owner, guardian;
   int pidfd[MAXP + 1], n;
+  int go; /* exit_after: closing it lets the owner exit, else -1 */
 } owned;
 
 static pid_t start_owner(unsigned disable, bool freeze, bool exit_after,
                          owned *o) {
-  int fds[2];
+  int fds[2], go[2] = {-1, -1};
   assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+  if (exit_after)
+    assert_int_equal(pipe2(go, O_CLOEXEC), 0);
   pid_t pid = fork();
   assert_true(pid >= 0);
   if (pid == 0) {
     close(fds[0]);
-    owner_main(fds[1], disable, freeze, exit_after);
+    if (go[1] >= 0)
+      close(go[1]);
+    owner_main(fds[1], disable, freeze, go[0]);
   }
   close(fds[1]);
+  if (go[0] >= 0)
+    close(go[0]);
   FILE *f = fdopen(fds[0], "r");
   char line[256];
   int v;
   memset(o, 0, sizeof(*o));
   o->owner = pid;
+  o->go = go[1];
   while (fgets(line, sizeof(line), f) != NULL && strcmp(line, "done\n")) {
     if (sscanf(line, "pid %d", &v) == 1 && o->n < MAXP)
       o->pidfd[o->n++] = pkt_pidfd(v);
@@ -238,7 +252,9 @@ static void owner_death(unsigned disable, bool freeze, bool exit_normally) {
                 (int)o.guardian, freeze ? ", one run frozen" : "");
   assert_int_equal(o.n, 2 + 3 + 7 + 1);
   assert_int_equal(owner_dirs(owner), 1);
-  if (!exit_normally)
+  if (exit_normally) /* only now: its guardian removes the cgroup */
+    close(o.go);
+  else
     assert_int_equal(kill(owner, SIGKILL), 0);
   int st;
   assert_int_equal(waitpid(owner, &st, 0), owner);
