@@ -185,7 +185,7 @@ void pkt_snapshot_take(pkt_snapshot *s) {
 }
 
 void pkt_snapshot_check(const pkt_snapshot *s) {
-  uint64_t deadline = pkt_now_ms() + 5000;
+  uint64_t deadline = pkt_now_ms() + 30000;
   while (pkt_count_children() > s->nchildren && pkt_now_ms() < deadline) {
     if (pkt_reap_children() == 0)
       usleep(2000);

@@ -28,7 +28,8 @@ typedef struct pkt_snapshot {
 int pkt_setup(void **state);
 void pkt_snapshot_take(pkt_snapshot *s);
 /* Fail the test if fds, children or cgroup dirs differ from s. Waits up
- * to 5 s for orphans reparented to us to be reaped (by pid). */
+ * to 30 s for orphans reparented to us to be reaped (by pid): a guardian
+ * of a pk that exited needs a moment to notice, longer on a loaded host. */
 void pkt_snapshot_check(const pkt_snapshot *s);
 
 /* Number of direct children of this process (any thread), zombies too. */

@@ -39,8 +39,28 @@ static int each_subdir(int dirfd, int depth, subdir_fn fn, void *arg) {
   return sum;
 }
 
-/* Signal the members listed in dirfd's own cgroup.procs; how many. */
-static int signal_procs(int dirfd, int sig) {
+typedef struct walk {
+  int sig; /* signal to send; 0 with pids: only list */
+  int err; /* first delivery failure other than ESRCH (an errno) */
+  pid_t *pids;
+  size_t n, cap;
+  bool list;
+} walk;
+
+static void walk_add(walk *w, pid_t pid) {
+  if (w->n == w->cap) {
+    size_t cap = w->cap ? w->cap * 2 : 64;
+    pid_t *p = pk__realloc(w->pids, cap * sizeof(*p));
+    if (p == NULL)
+      return; /* out of memory: the listing is short, never wrong */
+    w->pids = p;
+    w->cap = cap;
+  }
+  w->pids[w->n++] = pid;
+}
+
+/* Signal (or list) the members in dirfd's own cgroup.procs; how many. */
+static int signal_procs(int dirfd, walk *w) {
   int fd = openat(dirfd, "cgroup.procs", O_RDONLY | O_CLOEXEC);
   if (fd < 0)
     return 0;
@@ -52,33 +72,53 @@ static int signal_procs(int dirfd, int sig) {
   int n = 0;
   long pid;
   while (fscanf(f, "%ld", &pid) == 1) {
-    kill((pid_t)pid, sig);
+    if (w->list)
+      walk_add(w, (pid_t)pid);
+    else if (kill((pid_t)pid, w->sig) != 0 && errno != ESRCH && w->err == 0)
+      w->err = errno;
     n++;
   }
   fclose(f);
   return n;
 }
 
-static int signal_below(int dirfd, int sig, int depth);
+static int signal_below(int dirfd, walk *w, int depth);
 
 static int signal_sub(int parentfd, const char *name, int depth, void *arg) {
   int fd = openat(parentfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0)
     return 0;
-  int n = signal_below(fd, *(int *)arg, depth);
+  int n = signal_below(fd, arg, depth);
   close(fd);
   return n;
 }
 
-static int signal_below(int dirfd, int sig, int depth) {
-  int n = signal_procs(dirfd, sig);
+static int signal_below(int dirfd, walk *w, int depth) {
+  int n = signal_procs(dirfd, w);
   if (depth < PK__CG_MAX_DEPTH)
-    n += each_subdir(dirfd, depth, signal_sub, &sig);
+    n += each_subdir(dirfd, depth, signal_sub, w);
   return n;
 }
 
 int pk__cgtree_signal(int dirfd, int sig) {
-  return signal_below(dirfd, sig, 0) > 0 ? 0 : PK_ESRCH;
+  walk w = {.sig = sig};
+  return signal_below(dirfd, &w, 0) > 0 ? 0 : PK_ESRCH;
+}
+
+int pk__cgtree_signal_all(int dirfd, int sig, int *sent) {
+  walk w = {.sig = sig};
+  int n = signal_below(dirfd, &w, 0);
+  if (sent != NULL)
+    *sent = n;
+  return w.err != 0 ? PK__ERR(w.err) : 0;
+}
+
+int pk__cgtree_pids(int dirfd, pid_t **pids, size_t *n) {
+  walk w = {.list = true};
+  signal_below(dirfd, &w, 0);
+  *pids = w.pids;
+  *n = w.n;
+  return 0;
 }
 
 bool pk__cgtree_populated(int eventsfd) {
@@ -110,8 +150,10 @@ int pk__cgtree_kill(int dirfd, int eventsfd, bool use_kill, int timeout_ms) {
     write_at(dirfd, "cgroup.freeze", "1");
   uint64_t deadline = pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
   while (pk__cgtree_populated(eventsfd)) {
-    if (!use_kill)
-      signal_below(dirfd, SIGKILL, 0);
+    if (!use_kill) {
+      walk w = {.sig = SIGKILL};
+      signal_below(dirfd, &w, 0);
+    }
     uint64_t now = pk__now_ns();
     if (now >= deadline)
       return PK_ETIMEOUT;

@@ -3,6 +3,8 @@
  * and result assembly, so every runner behaves the same to user code. */
 #include "internal.h"
 
+#include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -626,6 +628,55 @@ int pk_start(pk_runner *r, const pk_cmd *cmd, const pk_start_opts *opts,
 
 int pk__start_blocking(pk_runner *r, const pk_cmd *cmd, pk_proc **out) {
   return start(r, cmd, NULL, true, out);
+}
+
+int pk_proc_wait_any(pk_proc *const *procs, size_t n, int64_t timeout_ms,
+                     size_t *index) {
+  if (procs == NULL || n == 0 || index == NULL || n > INT_MAX)
+    return PK_EINVAL;
+  for (size_t i = 0; i < n; i++)
+    if (procs[i] == NULL || !procs[i]->own)
+      return PK_EINVAL;
+  struct pollfd *pfd = pk__calloc(n, sizeof(*pfd));
+  if (pfd == NULL)
+    return PK_ENOMEM;
+  uint64_t deadline = timeout_ms < 0
+                          ? UINT64_MAX
+                          : pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
+  int rc = PK_ETIMEOUT;
+  for (;;) {
+    for (size_t i = 0; i < n; i++) {
+      if (procs[i]->done) {
+        *index = i;
+        rc = 0;
+        goto out;
+      }
+    }
+    /* Sleep until a loop has work (its backend fd), or its next timer. */
+    int wait = -1;
+    for (size_t i = 0; i < n; i++) {
+      pfd[i].fd = uv_backend_fd(procs[i]->loop);
+      pfd[i].events = POLLIN;
+      int t = uv_backend_timeout(procs[i]->loop);
+      if (t >= 0 && (wait < 0 || t < wait))
+        wait = t;
+    }
+    uint64_t now = pk__now_ns();
+    if (deadline != UINT64_MAX) {
+      if (now >= deadline)
+        goto out;
+      uint64_t left = (deadline - now) / 1000000u + 1;
+      if (wait < 0 || (uint64_t)wait > left)
+        wait = (int)(left > INT_MAX ? INT_MAX : left);
+    }
+    poll(pfd, (nfds_t)n, wait);
+    for (size_t i = 0; i < n; i++)
+      if (!procs[i]->done)
+        uv_run(procs[i]->loop, UV_RUN_NOWAIT);
+  }
+out:
+  pk__free(pfd);
+  return rc;
 }
 
 int pk_proc_wait(pk_proc *p) {

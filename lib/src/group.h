@@ -4,6 +4,9 @@
 
 #include "internal.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 typedef struct pk__group {
   pk_mechanism mech;
   unsigned disable;
@@ -58,6 +61,23 @@ void pk__group_destroy(pk__group *g);
 
 /* Backend entry points (group_cgroup.c, group_pgroup.c). */
 int pk__cgroup_create(pk__group *g, bool guard, char **msg);
+/* A fresh leaf named prefix-N inside the cgroup directory parent (a
+ * shared group's own cgroup). */
+int pk__cgroup_create_in(pk__group *g, const char *parent, const char *prefix,
+                         char **msg);
+/* A small number from a cgroup file ("key N" line, or the first number
+ * when key is NULL), or -1. */
+int64_t pk__cgroup_read(int dirfd, const char *file, const char *key);
+/* Make controller ctrl ("memory", "pids", "cpu") available to the
+ * cgroups directly below the per-owner cgroup dir: enabled in this
+ * process's cgroup's subtree_control and in dir's. pk never moves a
+ * process to make that possible: PK_ELIMIT with the reason in *msg when
+ * the controller is not delegated here, or the cgroup holds processes
+ * and is not the root (the no-internal-processes rule). */
+int pk__cgroup_enable(const char *dir, const char *ctrl, char **msg);
+/* True if a process of process group pgid is still running (zombies
+ * are dead, not running). */
+bool pk__pgroup_live(pid_t pgid);
 int pk__cgroup_signal(pk__group *g, int sig);
 int pk__cgroup_kill_all(pk__group *g, int timeout_ms);
 bool pk__cgroup_empty(pk__group *g);
@@ -101,6 +121,13 @@ int pk__guardian_start(const char *dir, unsigned disable, int *pipe_wr,
 bool pk__cgtree_populated(int eventsfd);
 /* Send sig to every member, at every level. PK_ESRCH when none. */
 int pk__cgtree_signal(int dirfd, int sig);
+/* Send sig to every member at every level; *sent (may be NULL) gets how
+ * many. 0, or the first delivery failure other than ESRCH (a member that
+ * already exited is not a failure), as a PK code. */
+int pk__cgtree_signal_all(int dirfd, int sig, int *sent);
+/* Every member at every level (heap array, pk__free; may be short when
+ * memory runs out, never wrong). */
+int pk__cgtree_pids(int dirfd, pid_t **pids, size_t *n);
 /* Kill everything in and below the cgroup, then wait (up to timeout_ms)
  * until it is empty: cgroup.kill when use_kill, else freeze and SIGKILL
  * every member until empty. 0, or PK_ETIMEOUT. */
@@ -108,5 +135,34 @@ int pk__cgtree_kill(int dirfd, int eventsfd, bool use_kill, int timeout_ms);
 /* Remove cgroup name (relative to parentfd; AT_FDCWD for a path) and
  * every cgroup below it, deepest first. 0, or a negative errno code. */
 int pk__cgtree_remove(int parentfd, const char *name);
+
+/* ---- shared groups (group_shared.c) and their runner ----
+ * A run started through a group's runner asks the group for its leaf
+ * (cgroup_v2: a cgroup inside the group's; process_group: a process
+ * group of its own, tracked by the group) and holds a reference to the
+ * group until the run is freed. A start into a suspended group waits in
+ * the group's list until resume (or a kill) wakes its loop. */
+enum { PK__GW_WAIT = 0, PK__GW_RESUME, PK__GW_KILL };
+typedef struct pk__grp_wait {
+  struct pk__grp_wait *next;
+  uv_async_t async; /* wakes the run's loop */
+  atomic_int state;
+  bool queued;
+} pk__grp_wait;
+
+int pk__real_runner_group(pk_group *g, pk_mechanism mech, unsigned disable,
+                          pk_runner **out);
+void pk__real_runner_group_free(pk_runner *r);
+void pk__grp_ref(pk_group *g);
+void pk__grp_unref(pk_group *g);
+pk_mechanism pk__grp_mech(const pk_group *g);
+bool pk__grp_pdeath_child(const pk_group *g);
+int pk__grp_leaf(pk_group *g, pk__group *leaf, char **msg);
+void pk__grp_track(pk_group *g, const void *key, pid_t pid);
+void pk__grp_untrack(pk_group *g, const void *key);
+bool pk__grp_suspended(pk_group *g);
+/* Queue w (its async initialised) if the group is suspended: true. */
+bool pk__grp_defer(pk_group *g, pk__grp_wait *w);
+void pk__grp_undefer(pk_group *g, pk__grp_wait *w);
 
 #endif

@@ -143,13 +143,10 @@ static int open_in(pk__group *g, const char *file, int flags) {
   return openat(g->dirfd, file, flags | O_CLOEXEC);
 }
 
-int pk__cgroup_create(pk__group *g, bool guard, char **msg) {
-  const char *owner;
-  int rc = pk__owner_cgroup(guard, g->disable, &owner, msg);
-  if (rc != 0)
-    return rc;
+int pk__cgroup_create_in(pk__group *g, const char *parent, const char *prefix,
+                         char **msg) {
   unsigned seq = atomic_fetch_add(&cg_seq, 1);
-  g->path = pk__sprintf("%s/run-%u", owner, seq);
+  g->path = pk__sprintf("%s/%s-%u", parent, prefix, seq);
   if (g->path == NULL)
     return PK_ENOMEM;
   if (mkdir(g->path, 0755) != 0) {
@@ -170,6 +167,89 @@ int pk__cgroup_create(pk__group *g, bool guard, char **msg) {
     return e == EMFILE || e == ENFILE ? PK_ELIMIT : PK__ERR(e);
   }
   return 0;
+}
+
+int pk__cgroup_create(pk__group *g, bool guard, char **msg) {
+  const char *owner;
+  int rc = pk__owner_cgroup(guard, g->disable, &owner, msg);
+  if (rc != 0)
+    return rc;
+  return pk__cgroup_create_in(g, owner, "run", msg);
+}
+
+/* The whole of a small cgroup file, NUL-terminated; false if unreadable. */
+static bool read_small(const char *dir, const char *file, char *buf,
+                       size_t size) {
+  char path[4400];
+  snprintf(path, sizeof(path), "%s/%s", dir, file);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  ssize_t n = read(fd, buf, size - 1);
+  close(fd);
+  buf[n > 0 ? n : 0] = '\0';
+  buf[strcspn(buf, "\n")] = '\0';
+  return n >= 0;
+}
+
+/* ctrl is a word of the space-separated list. */
+static bool has_word(const char *list, const char *ctrl) {
+  size_t k = strlen(ctrl);
+  for (const char *p = list; (p = strstr(p, ctrl)) != NULL; p += k)
+    if ((p == list || p[-1] == ' ') && (p[k] == '\0' || p[k] == ' '))
+      return true;
+  return false;
+}
+
+/* Enable ctrl in dir's cgroup.subtree_control (a no-op if it is). */
+static int enable_below(const char *dir, const char *ctrl, bool is_base,
+                        char **msg) {
+  char have[512];
+  if (!read_small(dir, "cgroup.controllers", have, sizeof(have)) ||
+      !has_word(have, ctrl)) {
+    *msg = pk__sprintf(
+        "the %s controller is not available in cgroup %s (its "
+        "cgroup.controllers lists: %s): the parent cgroup has not delegated "
+        "it, so a %s limit cannot be enforced here",
+        ctrl, dir, have[0] ? have : "nothing", ctrl);
+    return PK_ELIMIT;
+  }
+  char on[512];
+  if (read_small(dir, "cgroup.subtree_control", on, sizeof(on)) &&
+      has_word(on, ctrl))
+    return 0;
+  char path[4400], val[64];
+  snprintf(path, sizeof(path), "%s/cgroup.subtree_control", dir);
+  snprintf(val, sizeof(val), "+%s", ctrl);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  ssize_t n = fd >= 0 ? write(fd, val, strlen(val)) : -1;
+  int e = errno;
+  if (fd >= 0)
+    close(fd);
+  if (n >= 0)
+    return 0;
+  if (e == EBUSY && is_base)
+    *msg = pk__sprintf(
+        "cannot enable the %s controller in %s: %s. This process's own "
+        "cgroup holds processes and is not the cgroup-v2 root, and the "
+        "no-internal-processes rule forbids handing controllers down from "
+        "it; pk does not move this process to another cgroup to make room, "
+        "so a %s limit cannot be enforced here",
+        ctrl, path, strerror(e), ctrl);
+  else
+    *msg = pk__sprintf("cannot enable the %s controller in %s: %s", ctrl, path,
+                       strerror(e));
+  return PK_ELIMIT;
+}
+
+int pk__cgroup_enable(const char *dir, const char *ctrl, char **msg) {
+  const char *base = pk__cgroup_base();
+  if (base == NULL) {
+    *msg = pk__sprintf("no usable cgroup-v2 hierarchy");
+    return PK_ELIMIT;
+  }
+  int rc = enable_below(base, ctrl, true, msg);
+  return rc != 0 ? rc : enable_below(dir, ctrl, false, msg);
 }
 
 /* The first number after "key " in a small cgroup file, or -1 (with
@@ -205,6 +285,11 @@ static int64_t read_stat(int dirfd, const char *file, const char *key,
  * the leaves; once a leaf lacks it, later runs do not look (each run's
  * teardown is on the spawn path). */
 static atomic_bool cg_no_peak;
+
+int64_t pk__cgroup_read(int dirfd, const char *file, const char *key) {
+  bool missing;
+  return read_stat(dirfd, file, key, &missing);
+}
 
 void pk__cgroup_usage(pk__group *g, int64_t *cpu_us, int64_t *peak) {
   *cpu_us = *peak = -1;

@@ -164,7 +164,7 @@ void pk__pgroup_kill(pk__group *g, bool leader_alive) {
 
 /* True if a process of group pgid is still running (zombies excepted:
  * they are dead, only waiting for whoever inherited them). */
-static bool pgroup_has_live(pid_t pgid) {
+bool pk__pgroup_live(pid_t pgid) {
   DIR *d = opendir("/proc");
   if (d == NULL)
     return false;
@@ -227,7 +227,7 @@ int pk__pgroup_wait_gone(pk__group *g, int timeout_ms) {
    * ours while members exist. */
   bool members = killpg(g->pgid, 0) == 0;
   uint64_t deadline = pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
-  while ((members && pgroup_has_live(g->pgid)) || escapees_live(g)) {
+  while ((members && pk__pgroup_live(g->pgid)) || escapees_live(g)) {
     if (pk__now_ns() >= deadline)
       return PK_ETIMEOUT;
     poll(NULL, 0, 1);

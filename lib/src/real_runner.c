@@ -25,6 +25,7 @@
 typedef struct real_runner {
   pk_runner base;
   pk_real_opts opts;
+  pk_group *grp; /* a shared group's runner: every run joins it */
 } real_runner;
 
 typedef struct real_exec {
@@ -33,6 +34,14 @@ typedef struct real_exec {
   pk_events *ev;
   const pk_cmd *cmd; /* borrowed: the core's copy outlives us */
   pk__group group;
+  pk_mechanism mech;
+  /* a run of a shared group (a reference, dropped when freed), and its
+   * start while the group is suspended: deferred until resume, with the
+   * signals sent meanwhile kept pending as a frozen process's are */
+  pk_group *grp;
+  pk__grp_wait wait;
+  bool deferred;
+  sigset_t pending;
   pk__fg fg; /* a foreground run: the terminal's job control */
   int pidfd;
   const char *method;
@@ -72,6 +81,8 @@ typedef struct real_exec {
 
 static void exec_maybe_free(real_exec *e) {
   if (e->released && e->closing == 0) {
+    if (e->grp != NULL)
+      pk__grp_unref(e->grp); /* after the run's leaf is gone */
     pk__free(e->rbuf);
     pk__free(e);
   }
@@ -179,6 +190,8 @@ static void drain_rest(real_exec *e, int s) {
 
 /* Kill whatever is left of the tree, reap, release OS resources. */
 static void teardown(real_exec *e) {
+  if (e->grp != NULL) /* before the reap frees the pgid for reuse */
+    pk__grp_untrack(e->grp, e);
   if (e->group.mech == PK_MECH_PROCESS_GROUP) {
     /* SIGKILL the group while the unreaped leader still reserves the
      * pgid, then reap, then wait out members that are still dying. */
@@ -614,7 +627,8 @@ static void build_plan(real_exec *e, const pk_cmd *cmd, const char *path,
   plan->gid = cmd->gid;
   plan->groups = cmd->groups;
   plan->ngroups = cmd->ngroups;
-  plan->pdeathsig = cmd->pdeathsig;
+  plan->pdeathsig =
+      cmd->pdeathsig || (e->grp != NULL && pk__grp_pdeath_child(e->grp));
   plan->cgroup_dirfd = e->group.dirfd;
   plan->disable = e->disable;
 }
@@ -663,6 +677,8 @@ static int spawn_into(real_exec *e, const pk_cmd *cmd, fdplan *f,
   e->pidfd = so.pidfd;
   e->method = so.method;
   pk__group_set_leader(&e->group, so.pid);
+  if (e->grp != NULL)
+    pk__grp_track(e->grp, e, so.pid);
   pk__fg_started(&e->fg, so.pid);
   fdplan_close(f, false);
 out:
@@ -697,6 +713,8 @@ static void init_exec(real_exec *e, real_runner *rr, const pk_cmd *cmd,
   e->method = "";
   e->disable = rr->opts.disable;
   e->group.dirfd = e->group.eventsfd = -1;
+  e->tree_cpu_us = e->tree_peak = -1;
+  sigemptyset(&e->pending);
   e->fg.ttyfd = -1;
   uv_timer_init(loop, &e->drain);
   e->drain.data = e;
@@ -704,6 +722,11 @@ static void init_exec(real_exec *e, real_runner *rr, const pk_cmd *cmd,
 
 static void release_handles(real_exec *e) {
   e->released = true;
+  if (e->deferred) {
+    pk__grp_undefer(e->grp, &e->wait);
+    close_handle(e, &e->wait.async);
+    e->deferred = false;
+  }
   for (int s = PK_STDOUT; s <= PK_STDERR; s++)
     close_out(e, s);
   stop_stdin(e);
@@ -719,6 +742,112 @@ static void release_handles(real_exec *e) {
   exec_maybe_free(e);
 }
 
+/* Make the run's group, spawn into it and watch it. On failure nothing
+ * of the run is left but e's loop handles; rc and *msg say why. */
+static int launch(real_exec *e, bool guard, pk_exit_info *fail, char **msg) {
+  const pk_cmd *cmd = e->cmd;
+  fdplan f;
+  for (int i = 0; i < 3; i++)
+    f.child[i] = f.parent[i] = -1;
+  int rc = e->grp != NULL
+               ? pk__grp_leaf(e->grp, &e->group, msg)
+               : pk__group_create(&e->group, e->mech, e->disable, guard, msg);
+  if (rc == 0 && (rc = spawn_into(e, cmd, &f, fail, msg)) != 0)
+    pk__group_destroy(&e->group);
+  if (rc == 0) {
+    int in_fd = f.parent[0];
+    f.parent[0] = -1;
+    if ((rc = watch_output(e, &f)) == 0 && (rc = watch_exit(e)) == 0)
+      rc = start_stdin(e, in_fd);
+    else if (in_fd >= 0)
+      close(in_fd);
+    if (rc != 0) {
+      abort_started(e, &f);
+      *msg = pk__sprintf("%s: cannot watch the child: %s", cmd->program,
+                         uv_strerror(rc));
+      rc = PK_ESPAWN;
+    }
+  }
+  return rc;
+}
+
+static void fail_message(int rc, char *msg, pk_exit_info *fail) {
+  static __thread char msgbuf[1024];
+  snprintf(msgbuf, sizeof(msgbuf), "%s", msg ? msg : pk_strerror(rc));
+  pk__free(msg);
+  fail->errmsg = msgbuf;
+}
+
+/* ---- a start deferred while its group is suspended ---- */
+
+static void on_deferred_killed(uv_timer_t *t) {
+  real_exec *e = t->data;
+  pk_exit_info info;
+  memset(&info, 0, sizeof(info));
+  info.outcome = PK_OUTCOME_SIGNALLED;
+  info.signal = SIGKILL;
+  info.mechanism = e->mech;
+  info.spawn_method = "";
+  e->finished = true;
+  pk_events_exit(e->ev, &info);
+}
+
+/* End a run that never started, as killed, from the next loop turn. */
+static void end_deferred(real_exec *e) {
+  if (e->deferred) {
+    pk__grp_undefer(e->grp, &e->wait);
+    close_handle(e, &e->wait.async);
+    e->deferred = false;
+  }
+  uv_timer_start(&e->drain, on_deferred_killed, 0, 0);
+}
+
+static void on_group_woken(uv_async_t *a) {
+  real_exec *e = a->data;
+  if (!e->deferred || e->finished)
+    return;
+  if (atomic_load(&e->wait.state) == PK__GW_KILL) {
+    end_deferred(e);
+    return;
+  }
+  if (atomic_load(&e->wait.state) == PK__GW_WAIT ||
+      pk__grp_defer(e->grp, &e->wait))
+    return; /* suspended again before we got here */
+  e->deferred = false;
+  close_handle(e, &e->wait.async);
+  char *msg = NULL;
+  pk_exit_info info;
+  memset(&info, 0, sizeof(info));
+  int rc = launch(e, false, &info, &msg);
+  if (rc != 0) {
+    fail_message(rc, msg, &info);
+    info.error = rc;
+    info.mechanism = e->mech;
+    info.spawn_method = "";
+    e->finished = true;
+    pk_events_exit(e->ev, &info);
+    return;
+  }
+  for (int sig = 1; sig < NSIG; sig++) /* what arrived while waiting */
+    if (sigismember(&e->pending, sig) == 1)
+      pk__group_signal(&e->group, sig, true);
+}
+
+/* A group's start while it is suspended waits for the resume. */
+static bool defer_start(real_exec *e) {
+  if (e->grp == NULL || !pk__grp_suspended(e->grp))
+    return false;
+  if (uv_async_init(e->loop, &e->wait.async, on_group_woken) != 0)
+    return false; /* starts now; the freeze then catches the child */
+  e->wait.async.data = e;
+  if (pk__grp_defer(e->grp, &e->wait)) {
+    e->deferred = true;
+    return true;
+  }
+  close_handle(e, &e->wait.async);
+  return false;
+}
+
 static int real_start(pk_runner *self, const pk_cmd *cmd, uv_loop_t *loop,
                       pk_events *ev, pk_exec **out, pk_exit_info *fail) {
   real_runner *rr = (real_runner *)self;
@@ -726,6 +855,15 @@ static int real_start(pk_runner *self, const pk_cmd *cmd, uv_loop_t *loop,
   pk_mechanism mech;
   pk_mechanism want =
       cmd->mechanism != PK_MECH_AUTO ? cmd->mechanism : rr->opts.mechanism;
+  if (rr->grp != NULL && want != PK_MECH_AUTO &&
+      want != pk__grp_mech(rr->grp)) {
+    fail->errmsg = "the command forces a containment mechanism other than "
+                   "its group's";
+    fail->stage = "group";
+    return PK_EINVAL;
+  }
+  if (rr->grp != NULL)
+    want = pk__grp_mech(rr->grp);
   if (pk__mechanism_resolve(want, &mech) != 0) {
     fail->errmsg = "containment mechanism not available on this host";
     fail->stage = "group";
@@ -740,33 +878,16 @@ static int real_start(pk_runner *self, const pk_cmd *cmd, uv_loop_t *loop,
   }
   init_exec(e, rr, cmd, loop, ev);
   e->rbuf = rbuf;
-  e->tree_cpu_us = e->tree_peak = -1;
-  fdplan f;
-  for (int i = 0; i < 3; i++)
-    f.child[i] = f.parent[i] = -1;
-  int rc = pk__group_create(&e->group, mech, e->disable,
-                            rr->opts.kill_on_owner_death, &msg);
-  if (rc == 0 && (rc = spawn_into(e, cmd, &f, fail, &msg)) != 0)
-    pk__group_destroy(&e->group);
-  if (rc == 0) {
-    int in_fd = f.parent[0];
-    f.parent[0] = -1;
-    if ((rc = watch_output(e, &f)) == 0 && (rc = watch_exit(e)) == 0)
-      rc = start_stdin(e, in_fd);
-    else if (in_fd >= 0)
-      close(in_fd);
-    if (rc != 0) {
-      abort_started(e, &f);
-      msg = pk__sprintf("%s: cannot watch the child: %s", cmd->program,
-                        uv_strerror(rc));
-      rc = PK_ESPAWN;
-    }
+  e->mech = mech;
+  if ((e->grp = rr->grp) != NULL)
+    pk__grp_ref(e->grp);
+  if (defer_start(e)) {
+    *out = &e->base;
+    return 0;
   }
+  int rc = launch(e, rr->opts.kill_on_owner_death, fail, &msg);
   if (rc != 0) {
-    static __thread char msgbuf[1024];
-    snprintf(msgbuf, sizeof(msgbuf), "%s", msg ? msg : pk_strerror(rc));
-    pk__free(msg);
-    fail->errmsg = msgbuf;
+    fail_message(rc, msg, fail);
     fail->mechanism = mech;
     release_handles(e);
     return rc;
@@ -779,6 +900,13 @@ static int real_signal(pk_exec *base, int sig) {
   real_exec *e = (real_exec *)base;
   if (e->finished)
     return PK_ESRCH;
+  if (e->deferred) { /* not started: KILL ends it, others wait with it */
+    if (sig == SIGKILL)
+      end_deferred(e);
+    else if (sig > 0)
+      sigaddset(&e->pending, sig);
+    return 0;
+  }
   if (check_exit(e)) {
     if (sig == SIGKILL) /* the child is gone; its descendants must go */
       pk__group_signal(&e->group, SIGKILL, false);
@@ -834,7 +962,10 @@ static int real_close_output(pk_exec *base, pk_stream s) {
   return 0;
 }
 
-static void real_destroy(pk_runner *self) { pk__free(self); }
+static void real_destroy(pk_runner *self) {
+  if (((real_runner *)self)->grp == NULL) /* a group frees its own */
+    pk__free(self);
+}
 
 static const pk_runner_vtable real_vtable = {
     .name = "real",
@@ -869,3 +1000,18 @@ int pk_real_runner_new(const pk_real_opts *opts, pk_runner **out) {
   *out = &r->base;
   return 0;
 }
+
+int pk__real_runner_group(pk_group *g, pk_mechanism mech, unsigned disable,
+                          pk_runner **out) {
+  real_runner *r = pk__calloc(1, sizeof(*r));
+  if (r == NULL)
+    return PK_ENOMEM;
+  r->base.vt = &real_vtable;
+  r->opts.mechanism = mech;
+  r->opts.disable = disable;
+  r->grp = g;
+  *out = &r->base;
+  return 0;
+}
+
+void pk__real_runner_group_free(pk_runner *r) { pk__free(r); }

@@ -55,6 +55,7 @@ extern "C" {
   XX(EIO, UV_EIO, "io", "input/output error")                                  \
   XX(ECANCELED, UV_ECANCELED, "cancelled", "run was cancelled")                \
   XX(ESRCH, UV_ESRCH, "no_such_process", "process already exited")             \
+  XX(EPERM, UV_EPERM, "not_permitted", "operation not permitted")              \
   XX(EBADCWD, -30000, "bad_cwd", "working directory is not usable")            \
   XX(ESPAWN, -30001, "spawn_failed", "could not start the process")            \
   XX(EEXIT, -30002, "exit", "process exited with a non-accepted code")         \
@@ -671,6 +672,155 @@ PK_EXTERN int pk_proc_pid(const pk_proc *p);
 /* Free the handle. A running tree is killed and reaped first, whatever
  * the mechanism; nothing of the run outlives this call. NULL is a no-op.*/
 PK_EXTERN void pk_proc_free(pk_proc *p);
+
+/* Wait until one of n handles started with a private loop has finished
+ * (driving all of their loops meanwhile). *index gets the position of a
+ * finished one (the lowest when several are). Handles that finished
+ * before the call count at once; nothing is consumed, so the others stay
+ * usable (wait for them, kill them). timeout_ms < 0 waits for ever.
+ * Errors: PK_EINVAL (n 0, NULL, a handle on a caller's loop),
+ * PK_ETIMEOUT (none finished in time: *index untouched). */
+PK_EXTERN int pk_proc_wait_any(pk_proc *const *procs, size_t n,
+                               int64_t timeout_ms, size_t *index);
+
+/* ------------------------------------------------------ groups (shared) */
+
+/* A group is one container holding many runs (a test's servers, a
+ * build's workers): signalled, frozen, inspected, limited and torn down
+ * as one. Runs join it through its runner (pk_group_runner); on
+ * cgroup_v2 each run gets its own leaf inside the group's cgroup, so a
+ * run's stats and its release (pk_proc_free, a timeout, a cancellation:
+ * that run's whole subtree) work as for a private run, while the
+ * group's limits cover every run. On process_group each run is its own
+ * process group, tracked by the group. Thread-safe. */
+typedef struct pk_group pk_group;
+
+typedef struct pk_group_opts {
+  pk_mechanism mechanism; /* AUTO: the best available */
+  unsigned disable;       /* PK_NO_* bits, as for the real runner */
+  /* Graceful shutdown: this signal, then up to grace_ms for the tree to
+   * empty, then SIGKILL when escalate. Defaults SIGTERM, 2000, true. */
+  int shutdown_signal;
+  int64_t grace_ms;
+  bool escalate;
+  /* Resource limits over the whole group, 0 for none. memory_max in
+   * bytes (at least 4096); max_processes (at least 1) counts every
+   * process and thread of the tree (cgroup pids.max); cpu_quota in CPU
+   * cores (0.5 is half a core, 2 is two; at least 0.01). */
+  int64_t memory_max;
+  int64_t max_processes;
+  double cpu_quota;
+  /* Kill the runs when this process dies. cgroup_v2: the whole tree,
+   * whichever way this process ends (the guardian, see pk_real_opts);
+   * process_group: each run's direct child (PR_SET_PDEATHSIG, so it is
+   * thread-scoped: it fires when the thread that started the run ends).
+   * pk_group_parent_death_scope says which. */
+  bool kill_on_parent_death;
+} pk_group_opts;
+
+/* The defaults above; everything else off. */
+PK_EXTERN void pk_group_opts_init(pk_group_opts *opts);
+
+/* Create a group (opts NULL: defaults). On failure *errmsg (may be NULL)
+ * gets the reason (heap, pk_free). Errors: PK_EINVAL (a bad option: the
+ * message names it), PK_EUNSUPPORTED (a forced mechanism that is not
+ * available, or that has no such limit: process_group has none),
+ * PK_ELIMIT (a limit this host cannot enforce: the controller is not
+ * delegated, or this process is not at the cgroup-v2 root; no group is
+ * created, and pk never moves this process to another cgroup to make
+ * room), PK_ENOMEM, or the error of creating the cgroup. */
+PK_EXTERN int pk_group_new(const pk_group_opts *opts, pk_group **out,
+                           char **errmsg);
+/* Kill the whole tree (every run, every adopted process), wait until it
+ * is gone, and free the group. Handles of its runs stay valid (their
+ * runs end killed) and must still be freed; start nothing through the
+ * runner afterwards. NULL is a no-op. */
+PK_EXTERN void pk_group_free(pk_group *g);
+PK_EXTERN pk_mechanism pk_group_mechanism(const pk_group *g);
+/* "tree" (cgroup_v2), "child" (process_group), or NULL when
+ * kill_on_parent_death is off. */
+PK_EXTERN const char *pk_group_parent_death_scope(const pk_group *g);
+/* The group's runner (borrowed: it lives as long as the group; do not
+ * pk_runner_free it). Every verb and pk_start work through it. */
+PK_EXTERN pk_runner *pk_group_runner(pk_group *g);
+
+/* SIGKILL the whole tree and wait until it is gone. Idempotent; the
+ * group stays usable. Runs whose start is waiting for a resume end
+ * killed. Errors: PK_ETIMEOUT (something survived 5 s), PK_EINVAL. */
+PK_EXTERN int pk_group_kill_all(pk_group *g);
+
+typedef struct pk_shutdown_report {
+  int signal;            /* the soft signal sent (0: none, grace 0) */
+  int signal_error;      /* 0, or why delivering it failed (a PK code) */
+  size_t members_before; /* processes (cgroup) or tracked leaders */
+  size_t members_after;
+  bool drained;   /* the tree emptied within the grace */
+  bool escalated; /* survivors were sent SIGKILL */
+  int64_t elapsed_ms;
+} pk_shutdown_report;
+
+/* Graceful stop: the shutdown signal to every member, then wait up to
+ * grace_ms for the tree to empty (ending at once when it does), then
+ * SIGKILL what is left when escalate. grace_ms 0: kill at once. A frozen
+ * (suspended) tree cannot act on the soft signal: it waits the full
+ * grace. Without escalation survivors keep running in the group (its
+ * destruction still kills them). rep may be NULL.
+ * Errors: PK_EINVAL (negative grace), PK_ETIMEOUT (escalated and
+ * something survived the kill). A failed soft signal is in the report,
+ * not an error. */
+PK_EXTERN int pk_group_stop(pk_group *g, int64_t grace_ms, bool escalate,
+                            pk_shutdown_report *rep);
+/* pk_group_stop with the group's options. */
+PK_EXTERN int pk_group_shutdown(pk_group *g, pk_shutdown_report *rep);
+
+/* Send sig to the group. SIGKILL is the atomic tree kill (as
+ * pk_group_kill_all, without waiting); other signals go to every member
+ * (cgroup: every process of the tree; process_group: every run's
+ * process group and every adopted process). 0 only checks. An empty
+ * group is not an error. Errors: PK_EINVAL (bad signal), or a real
+ * delivery failure such as PK_EPERM; a member that already exited is
+ * none. */
+PK_EXTERN int pk_group_signal(pk_group *g, int sig);
+
+/* Freeze / thaw the whole tree: cgroup.freeze on cgroup_v2 (returns
+ * once the kernel reports the tree frozen), SIGSTOP / SIGCONT to every
+ * member on process_group. Level-triggered: suspending twice needs one
+ * resume. A run started while the group is suspended does not start
+ * until resume (its pk_start returns at once; a blocking verb blocks
+ * until another thread resumes the group; a timeout, cancellation or
+ * free ends it meanwhile), so no spawner ever waits inside the kernel
+ * for a thaw. Any thread. Errors: PK_EPERM and other delivery failures,
+ * PK_ETIMEOUT (cgroup_v2: not frozen within 5 s), PK_EINVAL. */
+PK_EXTERN int pk_group_suspend(pk_group *g);
+PK_EXTERN int pk_group_resume(pk_group *g);
+PK_EXTERN bool pk_group_suspended(const pk_group *g);
+
+/* The group's members now: every process of the tree on cgroup_v2; the
+ * tracked leaders (each run's direct child while it is not reaped, and
+ * adopted processes while they run) on process_group. *pids is heap
+ * (pk_free), *n its length. Errors: PK_EINVAL, PK_ENOMEM. */
+PK_EXTERN int pk_group_members(pk_group *g, int **pids, size_t *n);
+
+/* Put a running process this caller controls into the group, by pid
+ * (pidfd < 0) or by pidfd (pid ignored). cgroup_v2: it moves into a leaf
+ * of the group (out of its previous cgroup), and every process it forks
+ * afterwards is contained; the descendants it already had are not moved.
+ * process_group: it is tracked and signalled on its own (its process
+ * group is not touched, so its forks are not contained). A process that
+ * has exited but is not reaped yet is a successful no-op. pk never reaps
+ * an adopted process. Errors: PK_ESRCH (no such process, or reaped),
+ * PK_EPERM, PK_EINVAL, PK_ENOMEM. */
+PK_EXTERN int pk_group_adopt(pk_group *g, int pid, int pidfd);
+
+/* Accounting of the whole group; -1 where the mechanism cannot measure
+ * it (never a made-up 0). */
+typedef struct pk_group_stats {
+  int64_t active;      /* processes running now (process_group: leaders) */
+  int64_t cpu_us;      /* CPU time of the tree so far (cgroup cpu.stat) */
+  int64_t peak_memory; /* bytes (memory.peak: memory controller) */
+  int64_t oom_kills;   /* memory.events oom_kill (memory controller) */
+} pk_group_stats;
+PK_EXTERN int pk_group_stats_get(pk_group *g, pk_group_stats *out);
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,853 @@
+/* Shared groups (pk_group), on every mechanism this host has: runs
+ * joining one group, the whole tree killed on destroy and by kill_all,
+ * graceful shutdown with its report, signals, suspend/resume (including
+ * a start into a suspended group, resumed from another thread), members,
+ * adopt, stats, wait_any, and the option errors. Every test checks that
+ * nothing is left: fds, children, cgroup directories. */
+#include "harness.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- helpers ---------------------------------------------------------- */
+
+static pk_group *group_new(pk_mechanism m) {
+  pk_group_opts o;
+  pk_group_opts_init(&o);
+  o.mechanism = m;
+  pk_group *g = NULL;
+  char *msg = NULL;
+  int rc = pk_group_new(&o, &g, &msg);
+  if (rc != 0)
+    fail_msg("pk_group_new(%s): %s: %s", pk_mechanism_name(m), pk_err_name(rc),
+             msg ? msg : "");
+  assert_int_equal(pk_group_mechanism(g), m);
+  return g;
+}
+
+/* The pids a run printed ("pid N" lines) and whether it said "ready". */
+typedef struct seen {
+  int pids[512];
+  int npids;
+  int ready;
+} seen;
+
+static void on_line(pk_proc *p, pk_stream s, const char *line, size_t len,
+                    void *data) {
+  (void)p, (void)s, (void)len;
+  seen *v = data;
+  int pid;
+  if (sscanf(line, "pid %d", &pid) == 1 && v->npids < 512)
+    v->pids[v->npids++] = pid;
+  else if (strcmp(line, "ready") == 0)
+    v->ready++;
+}
+
+static pk_proc *start(pk_group *g, pk_cmd *cmd, seen *v) {
+  pk_start_opts so = {.on_line = on_line, .data = v};
+  pk_proc *p = NULL;
+  PKT_ASSERT_OK(pk_start(pk_group_runner(g), cmd, &so, &p));
+  pk_cmd_free(cmd);
+  return p;
+}
+
+/* Drive p's loop until cond holds (fails the test after 30 s). */
+static void drive_until(pk_proc *p, const int *count, int want) {
+  uint64_t end = pkt_now_ms() + 30000;
+  while (*count < want) {
+    size_t i;
+    int rc = pk_proc_wait_any(&p, 1, 50, &i);
+    if (rc == 0 && *count < want)
+      fail_msg("the run ended before printing what the test waits for");
+    if (pkt_now_ms() > end)
+      fail_msg("timed out waiting for the run's output (%d of %d)", *count,
+               want);
+  }
+}
+
+/* pidfds of every pid in v (the test started them all). */
+static int pidfds(const seen *v, int *fds) {
+  for (int i = 0; i < v->npids; i++)
+    fds[i] = pkt_pidfd(v->pids[i]);
+  return v->npids;
+}
+
+static int64_t proc_cpu_ticks(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "r");
+  if (f == NULL)
+    return -1;
+  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  char *p = strrchr(buf, ')');
+  unsigned long long ut = 0, st = 0;
+  /* fields 14, 15 (utime, stime), counted from the state (field 3) */
+  if (p == NULL || sscanf(p + 2,
+                          "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                          "%llu %llu",
+                          &ut, &st) != 2)
+    return -1;
+  return (int64_t)(ut + st);
+}
+
+/* ---- create, destroy --------------------------------------------------- */
+
+/* Destroying the group kills every run's whole tree; the handles then
+ * end killed and are freed after the group. */
+static void free_kills_every_tree(void **state) {
+  (void)state;
+  pk_mechanism mechs[4];
+  int n = pkt_mechanisms(mechs);
+  for (int k = 0; k < n; k++) {
+    pkt_snapshot snap;
+    pkt_snapshot_take(&snap);
+    pk_group *g = group_new(mechs[k]);
+    seen a = {0}, b = {0};
+    pk_proc *pa = start(g, pkt_fixture("tree", "2", "3", NULL), &a);
+    pk_proc *pb = start(g, pkt_fixture("tree", "1", "2", NULL), &b);
+    drive_until(pa, &a.npids, 13);
+    drive_until(pb, &b.npids, 3);
+    int fds[32];
+    int nf = pidfds(&a, fds);
+    nf += pidfds(&b, fds + nf);
+    pk_group_free(g);
+    assert_int_equal(pkt_wait_pidfds(fds, nf, 10000), 0);
+    PKT_ASSERT_OK(pk_proc_wait(pa));
+    PKT_ASSERT_OK(pk_proc_wait(pb));
+    assert_int_equal(pk_result_outcome(pk_proc_result(pa)),
+                     PK_OUTCOME_SIGNALLED);
+    assert_int_equal(pk_result_signal(pk_proc_result(pb)), SIGKILL);
+    pk_proc_free(pa);
+    pk_proc_free(pb);
+    pkt_snapshot_check(&snap);
+  }
+}
+
+/* kill_all is idempotent and the group takes new runs afterwards; a run
+ * of a group reports the group's mechanism and, on cgroup_v2, its own
+ * tree's CPU time (its own leaf). */
+static void kill_all_idempotent(void **state) {
+  (void)state;
+  pk_mechanism mechs[4];
+  int n = pkt_mechanisms(mechs);
+  for (int k = 0; k < n; k++) {
+    pkt_snapshot snap;
+    pkt_snapshot_take(&snap);
+    pk_group *g = group_new(mechs[k]);
+    seen a = {0};
+    pk_proc *pa = start(g, pkt_fixture("tree", "1", "3", NULL), &a);
+    drive_until(pa, &a.npids, 4);
+    int fds[8];
+    int nf = pidfds(&a, fds);
+    PKT_ASSERT_OK(pk_group_kill_all(g));
+    assert_int_equal(pkt_wait_pidfds(fds, nf, 10000), 0);
+    PKT_ASSERT_OK(pk_group_kill_all(g));
+    PKT_ASSERT_OK(pk_proc_wait(pa));
+    pk_proc_free(pa);
+
+    pk_result *res = NULL;
+    pk_cmd *c = pkt_fixture("echo", "again", NULL);
+    PKT_ASSERT_OK(pk_output(pk_group_runner(g), c, &res));
+    pk_cmd_free(c);
+    size_t len;
+    const char *out = pk_result_stdout(res, &len);
+    assert_int_equal(len, 6);
+    assert_memory_equal(out, "again\n", 6);
+    assert_int_equal(pk_result_mechanism(res), mechs[k]);
+    if (mechs[k] == PK_MECH_CGROUP_V2)
+      assert_string_equal(pk_result_cpu_scope(res), "tree");
+    pk_result_free(res);
+    pk_group_free(g);
+    pkt_snapshot_check(&snap);
+  }
+}
+
+/* Freeing one run's handle ends that run's tree only; the sibling runs
+ * on until the group goes. */
+static void release_one_run(void **state) {
+  (void)state;
+  pk_mechanism mechs[4];
+  int n = pkt_mechanisms(mechs);
+  for (int k = 0; k < n; k++) {
+    pkt_snapshot snap;
+    pkt_snapshot_take(&snap);
+    pk_group *g = group_new(mechs[k]);
+    seen a = {0}, b = {0};
+    pk_proc *pa = start(g, pkt_fixture("tree", "1", "2", NULL), &a);
+    pk_proc *pb = start(g, pkt_fixture("tree", "1", "2", NULL), &b);
+    drive_until(pa, &a.npids, 3);
+    drive_until(pb, &b.npids, 3);
+    int fa[4], fb[4];
+    int na = pidfds(&a, fa), nb = pidfds(&b, fb);
+    pk_proc_free(pa);
+    assert_int_equal(pkt_wait_pidfds(fa, na, 10000), 0);
+    for (int i = 0; i < b.npids; i++)
+      assert_true(pkt_pid_alive(b.pids[i]));
+    pk_group_free(g);
+    assert_int_equal(pkt_wait_pidfds(fb, nb, 10000), 0);
+    pk_proc_free(pb);
+    pkt_snapshot_check(&snap);
+  }
+}
+
+/* ---- shutdown ---------------------------------------------------------- */
+
+/* A tree that exits on SIGTERM: shutdown returns when it is gone, long
+ * before the grace, without escalating; the run exited by its handler. */
+static void shutdown_drains(void **state) {
+  (void)state;
+  pk_mechanism mechs[4];
+  int n = pkt_mechanisms(mechs);
+  for (int k = 0; k < n; k++) {
+    pkt_snapshot snap;
+    pkt_snapshot_take(&snap);
+    pk_group_opts o;
+    pk_group_opts_init(&o);
+    o.mechanism = mechs[k];
+    o.grace_ms = 60000;
+    pk_group *g = NULL;
+    PKT_ASSERT_OK(pk_group_new(&o, &g, NULL));
+    seen a = {0};
+    pk_proc *pa = start(g, pkt_fixture("handle-term", "600", NULL), &a);
+    drive_until(pa, &a.ready, 1);
+    pk_shutdown_report rep;
+    PKT_ASSERT_OK(pk_group_shutdown(g, &rep));
+    print_message("%s: shutdown drained=%d escalated=%d before=%zu after=%zu "
+                  "elapsed=%lld ms\n",
+                  pk_mechanism_name(mechs[k]), rep.drained, rep.escalated,
+                  rep.members_before, rep.members_after,
+                  (long long)rep.elapsed_ms);
+    assert_true(rep.drained);
+    assert_false(rep.escalated);
+    assert_int_equal(rep.signal, SIGTERM);
+    assert_int_equal(rep.signal_error, 0);
+    assert_int_equal(rep.members_before, 1);
+    assert_true(rep.elapsed_ms < 30000); /* not the 60 s grace */
+    PKT_ASSERT_OK(pk_proc_wait(pa));
+    assert_int_equal(pk_result_outcome(pk_proc_result(pa)), PK_OUTCOME_EXITED);
+    assert_int_equal(pk_result_code(pk_proc_result(pa)), 42);
+    pk_proc_free(pa);
+    pk_group_free(g);
+    pkt_snapshot_check(&snap);
+  }
+}
+
+/* A tree that ignores SIGTERM: the full grace, then SIGKILL; without
+ * escalation the survivor is spared (and killed with the group). */
+static void shutdown_escalates(void **state) {
+  (void)state;
+  pk_mechanism mechs[4];
+  int n = pkt_mechanisms(mechs);
+  for (int k = 0; k < n; k++) {
+    pkt_snapshot snap;
+    pkt_snapshot_take(&snap);
+    pk_group *g = group_new(mechs[k]);
+    seen a = {0};
+    pk_proc *pa = start(g, pkt_fixture("ignore-term", "600", NULL), &a);
+    drive_until(pa, &a.ready, 1);
+    int pid = pk_proc_pid(pa);
+
+    pk_shutdown_report rep;
+    PKT_ASSERT_OK(pk_group_stop(g, 300, false, &rep));
+    assert_false(rep.drained);
+    assert_false(rep.escalated);
+    assert_true(rep.elapsed_ms >= 300);
+    assert_int_equal(rep.members_after, 1);
+    assert_true(pkt_pid_alive(pid));
+
+    PKT_ASSERT_OK(pk_group_stop(g, 300, true, &rep));
+    assert_false(rep.drained);
+    assert_true(rep.escalated);
+    assert_true(rep.elapsed_ms >= 300);
+    assert_int_equal(rep.members_before, 1);
+    assert_int_equal(rep.members_after, 0);
+    PKT_ASSERT_OK(pk_proc_wait(pa));
+    assert_int_equal(pk_result_signal(pk_proc_result(pa)), SIGKILL);
+    pk_proc_free(pa);
+
+    /* stop(0, true): kill at once, no soft signal */
+    seen b = {0};
+    pk_proc *pb = start(g, pkt_fixture("ignore-term", "600", NULL), &b);
+    drive_until(pb, &b.ready, 1);
+    PKT_ASSERT_OK(pk_group_stop(g, 0, true, &rep));
+    assert_int_equal(rep.signal, 0);
+    assert_true(rep.escalated);
+    assert_int_equal(rep.members_before, 1);
+    assert_int_equal(rep.members_after, 0);
+    PKT_ASSERT_OK(pk_proc_wait(pb));
+    pk_proc_free(pb);
+
+    /* an empty group: nothing to do */
+    PKT_ASSERT_OK(pk_group_shutdown(g, &rep));
+    assert_true(rep.drained);
+    assert_int_equal(rep.members_before, 0);
+    assert_int_equal(pk_group_stop(g, -1, true, &rep), PK_EINVAL);
+    pk_group_free(g);
+    pkt_snapshot_check(&snap);
+  }
+}
+
+/* ---- signals ----------------------------------------------------------- */
+
+static void signal_every_member(void **state) {
+  (void)state;
+  pk_mechanism mechs[4];
+  int n = pkt_mechanisms(mechs);
+  for (int k = 0; k < n; k++) {
+    pkt_snapshot snap;
+    pkt_snapshot_take(&snap);
+    pk_group *g = group_new(mechs[k]);
+    assert_int_equal(pk_group_signal(g, SIGTERM), 0); /* empty: fine */
+    assert_int_equal(pk_group_signal(g, -1), PK_EINVAL);
+    assert_int_equal(pk_group_signal(g, 1000), PK_EINVAL);
+    seen a = {0}, b = {0};
+    pk_proc *pa = start(g, pkt_fixture("handle-term", "600", NULL), &a);
+    pk_proc *pb = start(g, pkt_fixture("handle-term", "600", NULL), &b);
+    drive_until(pa, &a.ready, 1);
+    drive_until(pb, &b.ready, 1);
+    PKT_ASSERT_OK(pk_group_signal(g, 0));
+    PKT_ASSERT_OK(pk_group_signal(g, SIGTERM));
+    PKT_ASSERT_OK(pk_proc_wait(pa));
+    PKT_ASSERT_OK(pk_proc_wait(pb));
+    assert_int_equal(pk_result_code(pk_proc_result(pa)), 42);
+    assert_int_equal(pk_result_code(pk_proc_result(pb)), 42);
+    pk_proc_free(pa);
+    pk_proc_free(pb);
+    pk_group_free(g);
+    pkt_snapshot_check(&snap);
+  }
+}
+
+/* ---- suspend / resume -------------------------------------------------- */
+
+/* A frozen tree burns no CPU; resumed, it finishes. A hard kill goes
+ * through a frozen tree; a graceful stop of one waits the whole grace. */
+static void suspend_resume(void **state) {
+  (void)state;
+  pk_mechanism mechs[4];
+  int n = pkt_mechanisms(mechs);
+  for (int k = 0; k < n; k++) {
+    pkt_snapshot snap;
+    pkt_snapshot_take(&snap);
+    pk_group *g = group_new(mechs[k]);
+    pk_cmd *c = pkt_fixture("burn", "1500", NULL);
+    pk_proc *p = NULL;
+    PKT_ASSERT_OK(pk_start(pk_group_runner(g), c, NULL, &p));
+    pk_cmd_free(c);
+    int pid = pk_proc_pid(p);
+    assert_true(pid > 0);
+    PKT_ASSERT_OK(pk_group_suspend(g));
+    PKT_ASSERT_OK(pk_group_suspend(g)); /* level-triggered */
+    assert_true(pk_group_suspended(g));
+    if (mechs[k] == PK_MECH_PROCESS_GROUP) {
+      /* SIGSTOP takes effect asynchronously: wait for the state */
+      uint64_t end = pkt_now_ms() + 10000;
+      while (pkt_proc_state(pid) != 'T' && pkt_now_ms() < end)
+        poll(NULL, 0, 5);
+      assert_int_equal(pkt_proc_state(pid), 'T');
+    }
+    int64_t t0 = proc_cpu_ticks(pid);
+    poll(NULL, 0, 300);
+    assert_int_equal(proc_cpu_ticks(pid), t0);
+    PKT_ASSERT_OK(pk_group_resume(g));
+    assert_false(pk_group_suspended(g));
+    PKT_ASSERT_OK(pk_proc_wait(p));
+    assert_int_equal(pk_result_code(pk_proc_result(p)), 0);
+    pk_proc_free(p);
+
+    /* frozen + graceful stop: the whole grace, then the kill goes in */
+    seen a = {0};
+    pk_proc *pa = start(g, pkt_fixture("handle-term", "600", NULL), &a);
+    drive_until(pa, &a.ready, 1);
+    PKT_ASSERT_OK(pk_group_suspend(g));
+    pk_shutdown_report rep;
+    PKT_ASSERT_OK(pk_group_stop(g, 300, true, &rep));
+    assert_true(rep.elapsed_ms >= 300);
+    assert_false(rep.drained);
+    assert_true(rep.escalated);
+    assert_int_equal(rep.members_after, 0);
+    PKT_ASSERT_OK(pk_proc_wait(pa));
+    assert_int_equal(pk_result_signal(pk_proc_result(pa)), SIGKILL);
+    pk_proc_free(pa);
+    PKT_ASSERT_OK(pk_group_resume(g));
+    pk_group_free(g);
+    pkt_snapshot_check(&snap);
+  }
+}
+
+static void *resume_thread(void *arg) {
+  return (void *)(intptr_t)pk_group_resume(arg);
+}
+
+/* A start into a suspended group does not spawn until the group is
+ * resumed (here from another thread); a timeout or kill_all meanwhile
+ * ends it without ever spawning. */
+static void start_while_suspended(void **state) {
+  (void)state;
+  pk_mechanism mechs[4];
+  int n = pkt_mechanisms(mechs);
+  for (int k = 0; k < n; k++) {
+    pkt_snapshot snap;
+    pkt_snapshot_take(&snap);
+    pk_group *g = group_new(mechs[k]);
+    PKT_ASSERT_OK(pk_group_suspend(g));
+    pk_cmd *c = pkt_fixture("echo", "late", NULL);
+    pk_proc *p = NULL;
+    PKT_ASSERT_OK(pk_start(pk_group_runner(g), c, NULL, &p));
+    pk_cmd_free(c);
+    size_t idx;
+    assert_int_equal(pk_proc_wait_any(&p, 1, 200, &idx), PK_ETIMEOUT);
+    assert_int_equal(pk_proc_pid(p), 0); /* never spawned */
+    int *pids;
+    size_t np;
+    PKT_ASSERT_OK(pk_group_members(g, &pids, &np));
+    assert_int_equal(np, 0);
+    pk_free(pids);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, resume_thread, g), 0);
+    void *trc;
+    pthread_join(t, &trc);
+    assert_int_equal((int)(intptr_t)trc, 0);
+    PKT_ASSERT_OK(pk_proc_wait(p));
+    size_t len;
+    const char *out = pk_result_stdout(pk_proc_result(p), &len);
+    assert_int_equal(len, 5);
+    assert_memory_equal(out, "late\n", 5);
+    assert_true(pk_result_pid(pk_proc_result(p)) > 0);
+    pk_proc_free(p);
+
+    /* a timeout while waiting: timed out, never spawned */
+    PKT_ASSERT_OK(pk_group_suspend(g));
+    c = pkt_fixture("echo", "never", NULL);
+    PKT_ASSERT_OK(pk_cmd_set_timeout(c, 200, 0, SIGTERM));
+    pk_result *res = NULL;
+    assert_int_equal(pk_output(pk_group_runner(g), c, &res), PK_ETIMEOUT);
+    assert_int_equal(pk_result_outcome(res), PK_OUTCOME_TIMED_OUT);
+    assert_int_equal(pk_result_pid(res), 0);
+    pk_result_free(res);
+
+    /* kill_all while waiting: the run ends killed */
+    PKT_ASSERT_OK(pk_start(pk_group_runner(g), c, NULL, &p));
+    pk_cmd_free(c);
+    PKT_ASSERT_OK(pk_group_kill_all(g));
+    PKT_ASSERT_OK(pk_proc_wait(p));
+    assert_int_equal(pk_result_signal(pk_proc_result(p)), SIGKILL);
+    assert_int_equal(pk_result_pid(pk_proc_result(p)), 0);
+    pk_proc_free(p);
+
+    /* freed while waiting: nothing spawned, nothing left */
+    c = pkt_fixture("echo", "freed", NULL);
+    PKT_ASSERT_OK(pk_start(pk_group_runner(g), c, NULL, &p));
+    pk_cmd_free(c);
+    pk_proc_free(p);
+    PKT_ASSERT_OK(pk_group_resume(g));
+    pk_group_free(g);
+    pkt_snapshot_check(&snap);
+  }
+}
+
+/* ---- members, adopt ---------------------------------------------------- */
+
+static bool has_pid(const int *pids, size_t n, int pid) {
+  for (size_t i = 0; i < n; i++)
+    if (pids[i] == pid)
+      return true;
+  return false;
+}
+
+static void members_listed(void **state) {
+  (void)state;
+  pk_mechanism mechs[4];
+  int n = pkt_mechanisms(mechs);
+  for (int k = 0; k < n; k++) {
+    pkt_snapshot snap;
+    pkt_snapshot_take(&snap);
+    pk_group *g = group_new(mechs[k]);
+    seen a = {0};
+    pk_proc *pa = start(g, pkt_fixture("tree", "1", "2", NULL), &a);
+    drive_until(pa, &a.npids, 3);
+    int *pids;
+    size_t np;
+    PKT_ASSERT_OK(pk_group_members(g, &pids, &np));
+    if (mechs[k] == PK_MECH_CGROUP_V2) { /* the whole tree */
+      assert_int_equal(np, 3);
+      for (int i = 0; i < 3; i++)
+        assert_true(has_pid(pids, np, a.pids[i]));
+    } else { /* the leader */
+      assert_int_equal(np, 1);
+      assert_int_equal(pids[0], pk_proc_pid(pa));
+    }
+    pk_free(pids);
+    pk_group_stats st;
+    PKT_ASSERT_OK(pk_group_stats_get(g, &st));
+    assert_int_equal(st.active, mechs[k] == PK_MECH_CGROUP_V2 ? 3 : 1);
+    pk_proc_free(pa);
+    PKT_ASSERT_OK(pk_group_members(g, &pids, &np));
+    assert_int_equal(np, 0);
+    pk_free(pids);
+    assert_int_equal(pk_group_members(g, NULL, &np), PK_EINVAL);
+    pk_group_free(g);
+    pkt_snapshot_check(&snap);
+  }
+}
+
+/* A child this test forked (not started by pk), adopted by pid or by
+ * pidfd, is killed with the group; a reaped one cannot be adopted; an
+ * exited, unreaped one is a no-op. */
+static pid_t fork_sleeper(void) {
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    execl(PK_FIXTURE, PK_FIXTURE, "sleep", "600", (char *)NULL);
+    _exit(127);
+  }
+  return pid;
+}
+
+static void adopt_external(void **state) {
+  (void)state;
+  pk_mechanism mechs[4];
+  int n = pkt_mechanisms(mechs);
+  for (int k = 0; k < n; k++) {
+    pkt_snapshot snap;
+    pkt_snapshot_take(&snap);
+    pk_group *g = group_new(mechs[k]);
+    pid_t a = fork_sleeper(), b = fork_sleeper();
+    int fa = pkt_pidfd(a), fb = pkt_pidfd(b);
+    PKT_ASSERT_OK(pk_group_adopt(g, a, -1));
+    PKT_ASSERT_OK(pk_group_adopt(g, 0, fb));
+    int *pids;
+    size_t np;
+    PKT_ASSERT_OK(pk_group_members(g, &pids, &np));
+    assert_int_equal(np, 2);
+    assert_true(has_pid(pids, np, a) && has_pid(pids, np, b));
+    pk_free(pids);
+    PKT_ASSERT_OK(pk_group_kill_all(g));
+    int st;
+    assert_int_equal(waitpid(a, &st, 0), a);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    assert_int_equal(waitpid(b, &st, 0), b);
+    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+    /* reaped: no such process, by pid or pidfd */
+    assert_int_equal(pk_group_adopt(g, 0, fb), PK_ESRCH);
+    close(fa);
+    close(fb);
+    /* exited but not reaped: a no-op */
+    pid_t z = fork();
+    if (z == 0)
+      _exit(0);
+    int fz = pkt_pidfd(z);
+    struct pollfd pf = {.fd = fz, .events = POLLIN};
+    assert_int_equal(poll(&pf, 1, 10000), 1);
+    PKT_ASSERT_OK(pk_group_adopt(g, z, -1));
+    assert_int_equal(waitpid(z, &st, 0), z);
+    close(fz);
+    assert_int_equal(pk_group_adopt(g, z, -1), PK_ESRCH);
+    assert_int_equal(pk_group_adopt(g, 0, -1), PK_EINVAL);
+    pk_group_free(g);
+    pkt_snapshot_check(&snap);
+  }
+}
+
+/* ---- stats, wait_any ---------------------------------------------------- */
+
+static void stats_scope(void **state) {
+  (void)state;
+  pk_mechanism mechs[4];
+  int n = pkt_mechanisms(mechs);
+  for (int k = 0; k < n; k++) {
+    pkt_snapshot snap;
+    pkt_snapshot_take(&snap);
+    pk_group *g = group_new(mechs[k]);
+    pk_result *res = NULL;
+    pk_cmd *c = pkt_fixture("burn", "200", NULL);
+    PKT_ASSERT_OK(pk_output(pk_group_runner(g), c, &res));
+    pk_cmd_free(c);
+    pk_group_stats st;
+    PKT_ASSERT_OK(pk_group_stats_get(g, &st));
+    print_message("%s: group stats active=%lld cpu=%lld us peak=%lld "
+                  "oom=%lld; run cpu=%lld us (%s)\n",
+                  pk_mechanism_name(mechs[k]), (long long)st.active,
+                  (long long)st.cpu_us, (long long)st.peak_memory,
+                  (long long)st.oom_kills, (long long)pk_result_cpu_us(res),
+                  pk_result_cpu_scope(res));
+    assert_int_equal(st.active, 0);
+    if (mechs[k] == PK_MECH_CGROUP_V2) {
+      /* the run's leaf is gone; the group's own count kept its CPU */
+      assert_true(st.cpu_us >= 150000);
+      assert_true(pk_result_cpu_us(res) >= 150000);
+      assert_true(st.cpu_us >= pk_result_cpu_us(res));
+    } else {
+      assert_int_equal(st.cpu_us, -1);
+      assert_int_equal(st.peak_memory, -1);
+      assert_int_equal(st.oom_kills, -1);
+      assert_string_equal(pk_result_cpu_scope(res), "child");
+    }
+    /* memory.peak / memory.events exist only with the memory controller */
+    assert_true(st.peak_memory == -1 || st.peak_memory > 0);
+    pk_result_free(res);
+    assert_int_equal(pk_group_stats_get(g, NULL), PK_EINVAL);
+    pk_group_free(g);
+    pkt_snapshot_check(&snap);
+  }
+}
+
+static void wait_any_first(void **state) {
+  (void)state;
+  pk_mechanism mechs[4];
+  int n = pkt_mechanisms(mechs);
+  for (int k = 0; k < n; k++) {
+    pkt_snapshot snap;
+    pkt_snapshot_take(&snap);
+    pk_group *g = group_new(mechs[k]);
+    pk_proc *p[2];
+    pk_cmd *c0 = pkt_fixture("sleep", "600", NULL);
+    pk_cmd *c1 = pkt_fixture("exit", "3", NULL);
+    PKT_ASSERT_OK(pk_start(pk_group_runner(g), c0, NULL, &p[0]));
+    PKT_ASSERT_OK(pk_start(pk_group_runner(g), c1, NULL, &p[1]));
+    pk_cmd_free(c0);
+    pk_cmd_free(c1);
+    size_t i = 99;
+    PKT_ASSERT_OK(pk_proc_wait_any(p, 2, -1, &i));
+    assert_int_equal(i, 1);
+    assert_int_equal(pk_result_code(pk_proc_result(p[1])), 3);
+    assert_false(pk_proc_done(p[0]));
+    /* the loser is still usable */
+    PKT_ASSERT_OK(pk_proc_kill(p[0], SIGKILL));
+    assert_int_equal(pk_proc_wait(p[0]), PK_ECANCELED);
+    assert_int_equal(pk_result_outcome(pk_proc_result(p[0])),
+                     PK_OUTCOME_CANCELLED);
+    assert_int_equal(pk_proc_wait_any(p, 0, 0, &i), PK_EINVAL);
+    pk_proc_free(p[0]);
+    pk_proc_free(p[1]);
+    pk_group_free(g);
+    pkt_snapshot_check(&snap);
+  }
+}
+
+/* ---- setsid, options ---------------------------------------------------- */
+
+/* A run that starts a new session stays in the group: destroying the
+ * group kills it and what it forked. */
+static void setsid_stays_contained(void **state) {
+  (void)state;
+  pk_mechanism mechs[4];
+  int n = pkt_mechanisms(mechs);
+  for (int k = 0; k < n; k++) {
+    pkt_snapshot snap;
+    pkt_snapshot_take(&snap);
+    pk_group *g = group_new(mechs[k]);
+    pk_cmd *c = pkt_fixture("tree", "1", "2", NULL);
+    PKT_ASSERT_OK(pk_cmd_set_setsid(c, true));
+    seen a = {0};
+    pk_proc *pa = start(g, c, &a);
+    drive_until(pa, &a.npids, 3);
+    int fds[4];
+    int nf = pidfds(&a, fds);
+    pk_group_free(g);
+    assert_int_equal(pkt_wait_pidfds(fds, nf, 10000), 0);
+    pk_proc_free(pa);
+    pkt_snapshot_check(&snap);
+  }
+}
+
+static void expect_new_error(const pk_group_opts *o, int want,
+                             const char *in_msg) {
+  pk_group *g = (pk_group *)1;
+  char *msg = NULL;
+  int rc = pk_group_new(o, &g, &msg);
+  print_message("  -> %s: %s\n", pk_err_name(rc), msg ? msg : "(none)");
+  assert_int_equal(rc, want);
+  assert_null(g);
+  assert_non_null(msg);
+  if (strstr(msg, in_msg) == NULL)
+    fail_msg("message \"%s\" does not name \"%s\"", msg, in_msg);
+  pk_free(msg);
+}
+
+static void option_errors(void **state) {
+  (void)state;
+  pkt_snapshot snap;
+  pkt_snapshot_take(&snap);
+  pk_group_opts o;
+  pk_group_opts_init(&o);
+  o.memory_max = -1;
+  expect_new_error(&o, PK_EINVAL, "memory_max");
+  o.memory_max = 100;
+  expect_new_error(&o, PK_EINVAL, "memory_max");
+  pk_group_opts_init(&o);
+  o.max_processes = -5;
+  expect_new_error(&o, PK_EINVAL, "max_processes");
+  pk_group_opts_init(&o);
+  o.cpu_quota = NAN;
+  expect_new_error(&o, PK_EINVAL, "cpu_quota");
+  o.cpu_quota = 0.001;
+  expect_new_error(&o, PK_EINVAL, "cpu_quota");
+  o.cpu_quota = -1;
+  expect_new_error(&o, PK_EINVAL, "cpu_quota");
+  pk_group_opts_init(&o);
+  o.grace_ms = -1;
+  expect_new_error(&o, PK_EINVAL, "grace_ms");
+  pk_group_opts_init(&o);
+  o.shutdown_signal = 0;
+  expect_new_error(&o, PK_EINVAL, "shutdown_signal");
+  /* process groups have no limits at all */
+  pk_group_opts_init(&o);
+  o.mechanism = PK_MECH_PROCESS_GROUP;
+  o.max_processes = 10;
+  expect_new_error(&o, PK_EUNSUPPORTED, "max_processes");
+  o.max_processes = 0;
+  o.cpu_quota = 0.5;
+  expect_new_error(&o, PK_EUNSUPPORTED, "cpu_quota");
+  o.mechanism = PK_MECH_JOB_OBJECT;
+  o.cpu_quota = 0;
+  expect_new_error(&o, PK_EUNSUPPORTED, "job_object");
+  assert_int_equal(pk_group_new(NULL, NULL, NULL), PK_EINVAL);
+  assert_null(pk_group_runner(NULL));
+  pk_group_free(NULL);
+  pkt_snapshot_check(&snap);
+}
+
+/* The prediction agrees with what a group gets. */
+static void prediction_agrees(void **state) {
+  (void)state;
+  pkt_snapshot snap;
+  pkt_snapshot_take(&snap);
+  pk_host_prediction pr;
+  PKT_ASSERT_OK(pk_host_predict(&pr));
+  pk_group *g = NULL;
+  PKT_ASSERT_OK(pk_group_new(NULL, &g, NULL));
+  assert_int_equal(pk_group_mechanism(g), pr.best);
+  assert_null(pk_group_parent_death_scope(g));
+  pk_group_free(g);
+  pkt_snapshot_check(&snap);
+}
+
+/* kill_on_parent_death: an owner process (forked here) makes a group
+ * with it, starts a tree in it, reports the pids and is SIGKILLed. On
+ * cgroup_v2 the whole tree dies (the guardian); on process_group the
+ * direct child does (PR_SET_PDEATHSIG), the scope the group reports. */
+static void owner_main(pk_mechanism m, int wfd) {
+  pk_group_opts o;
+  pk_group_opts_init(&o);
+  o.mechanism = m;
+  o.kill_on_parent_death = true;
+  pk_group *g = NULL;
+  char *msg = NULL;
+  setenv("PK_GUARDIAN", PK_GUARDIAN_BIN, 1);
+  if (pk_group_new(&o, &g, &msg) != 0) {
+    dprintf(wfd, "error %s\n", msg);
+    _exit(10);
+  }
+  const char *scope = pk_group_parent_death_scope(g);
+  seen v = {0};
+  pk_start_opts so = {.on_line = on_line, .data = &v};
+  pk_proc *p = NULL;
+  pk_cmd *c = pkt_fixture("tree", "1", "2", NULL);
+  if (pk_start(pk_group_runner(g), c, &so, &p) != 0)
+    _exit(11);
+  uint64_t end = pkt_now_ms() + 30000;
+  size_t i;
+  while (v.npids < 3 && pkt_now_ms() < end)
+    if (pk_proc_wait_any(&p, 1, 50, &i) == 0)
+      _exit(12);
+  char buf[256];
+  int len = snprintf(buf, sizeof(buf), "%s %d %d %d %d\n", scope,
+                     pk_proc_pid(p), v.pids[0], v.pids[1], v.pids[2]);
+  if (write(wfd, buf, (size_t)len) != len)
+    _exit(13);
+  for (;;)
+    pause();
+}
+
+static void parent_death(void **state) {
+  (void)state;
+  pk_mechanism mechs[4];
+  int n = pkt_mechanisms(mechs);
+  for (int k = 0; k < n; k++) {
+    pkt_snapshot snap;
+    pkt_snapshot_take(&snap);
+    int pfd[2];
+    assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+    pid_t owner = fork();
+    assert_true(owner >= 0);
+    if (owner == 0) {
+      close(pfd[0]);
+      owner_main(mechs[k], pfd[1]);
+    }
+    close(pfd[1]);
+    char buf[256] = "", scope[16] = "";
+    ssize_t got = 0, r;
+    while ((r = read(pfd[0], buf + got, sizeof(buf) - 1 - (size_t)got)) > 0 &&
+           !memchr(buf, '\n', (size_t)(got += r)))
+      ;
+    close(pfd[0]);
+    int leader, pids[3];
+    if (sscanf(buf, "%15s %d %d %d %d", scope, &leader, &pids[0], &pids[1],
+               &pids[2]) != 5) {
+      kill(owner, SIGKILL);
+      waitpid(owner, NULL, 0);
+      fail_msg("the owner reported \"%s\"", buf);
+    }
+    bool tree = mechs[k] == PK_MECH_CGROUP_V2;
+    assert_string_equal(scope, tree ? "tree" : "child");
+    int fds[3], lfd = (int)syscall(SYS_pidfd_open, leader, 0);
+    for (int i = 0; i < 3; i++)
+      fds[i] = (int)syscall(SYS_pidfd_open, pids[i], 0);
+    assert_int_equal(kill(owner, SIGKILL), 0); /* first: nothing is left */
+    if (lfd < 0 || fds[0] < 0 || fds[1] < 0 || fds[2] < 0) {
+      waitpid(owner, NULL, 0);
+      fail_msg("no pidfd of the owner's runs: %s", strerror(errno));
+    }
+    int st;
+    assert_int_equal(waitpid(owner, &st, 0), owner);
+    /* the direct child dies on every mechanism */
+    assert_int_equal(pkt_wait_pidfds(&lfd, 1, 10000), 0);
+    /* the rest: the whole tree on cgroup_v2; on process_group the
+     * grandchildren outlive it (killed here by the helper, which counts
+     * them: they are the documented partial scope) */
+    if (tree) {
+      assert_int_equal(pkt_wait_pidfds(fds, 3, 10000), 0);
+    } else {
+      assert_int_equal(pkt_wait_pidfds(fds, 1, 10000), 0); /* the leader */
+      bool alive = pkt_pid_alive(pids[1]) && pkt_pid_alive(pids[2]);
+      pkt_wait_pidfds(fds + 1, 2, 0); /* kills them */
+      assert_true(alive);
+    }
+    pkt_snapshot_check(&snap);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(option_errors),
+      cmocka_unit_test(prediction_agrees),
+      cmocka_unit_test(parent_death),
+      cmocka_unit_test(free_kills_every_tree),
+      cmocka_unit_test(kill_all_idempotent),
+      cmocka_unit_test(release_one_run),
+      cmocka_unit_test(shutdown_drains),
+      cmocka_unit_test(shutdown_escalates),
+      cmocka_unit_test(signal_every_member),
+      cmocka_unit_test(suspend_resume),
+      cmocka_unit_test(start_while_suspended),
+      cmocka_unit_test(members_listed),
+      cmocka_unit_test(adopt_external),
+      cmocka_unit_test(stats_scope),
+      cmocka_unit_test(wait_any_first),
+      cmocka_unit_test(setsid_stays_contained),
+  };
+  return cmocka_run_group_tests(tests, pkt_setup, NULL);
+}
