@@ -2415,6 +2415,133 @@ static void record_refuses_a_symlink_before_running(void **state) {
   cas_dir_remove(&d);
 }
 
+/* ------------------------------------------------------ limits, subreaper */
+
+/* Whether this host enforces a group limit, asked of the library. */
+static int limit_verdict(const char *opt) {
+  pk_group_opts o;
+  pk_group_opts_init(&o);
+  if (strcmp(opt, "--memory-max") == 0)
+    o.memory_max = 64 << 20;
+  else if (strcmp(opt, "--max-processes") == 0)
+    o.max_processes = 20;
+  else
+    o.cpu_quota = 0.5;
+  pk_group *g = NULL;
+  int rc = pk_group_new(&o, &g, NULL);
+  pk_group_free(g);
+  return rc;
+}
+
+/* A cap pk cannot enforce here runs nothing and exits 125 naming the
+ * option and the reason; one it can runs. Bad values are usage errors
+ * naming the option; process_group has no caps. */
+static void limits_on_the_command_line(void **state) {
+  (void)state;
+  pkt_snapshot snap;
+  pkt_snapshot_take(&snap);
+  scratch sc;
+  scratch_init(&sc, (const char *const[]){"marker", NULL});
+  const char *opts[][3] = {{"--memory-max", "64M", "memory_max"},
+                           {"--max-processes", "20", "max_processes"},
+                           {"--cpu-quota", "0.5", "cpu_quota"}};
+  for (size_t i = 0; i < 3; i++) {
+    int verdict = limit_verdict(opts[i][0]);
+    const char *const args[] = {"run",      opts[i][0], opts[i][1],
+                                "--",       PK_FIXTURE, "pidfile",
+                                sc.path[0], "0",        NULL};
+    cli_res r;
+    print_message("%s %s: the library says %s\n", opts[i][0], opts[i][1],
+                  pk_err_name(verdict));
+    if (verdict == 0) {
+      expect_exit(args, NULL, 0, &r);
+      assert_int_equal(unlink(sc.path[0]), 0);
+    } else {
+      assert_int_equal(verdict, PK_ELIMIT);
+      expect_exit(args, NULL, 125, &r);
+      char want[64];
+      snprintf(want, sizeof(want), "pk: resource_limit: %s: ", opts[i][2]);
+      assert_prefix(err_text(&r), want);
+      assert_int_equal(access(sc.path[0], F_OK), -1);
+    }
+    cli_res_free(&r);
+    const char *const pg[] = {
+        "run", "--mechanism", "process_group", opts[i][0], opts[i][1],
+        "--",  PK_FIXTURE,    "exit",          "0",        NULL};
+    expect_exit(pg, NULL, 125, &r);
+    assert_prefix(err_text(&r), "pk: unsupported: ");
+    assert_non_null(strstr(err_text(&r), opts[i][2]));
+    cli_res_free(&r);
+  }
+  const char *bad[][2] = {{"--memory-max", "0"},      {"--memory-max", "5X"},
+                          {"--memory-max", "-1M"},    {"--max-processes", "0"},
+                          {"--max-processes", "2.5"}, {"--cpu-quota", "abc"},
+                          {"--cpu-quota", "0.001"}};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    const char *const args[] = {"run",      bad[i][0], bad[i][1], "--",
+                                PK_FIXTURE, "exit",    "0",       NULL};
+    cli_res r;
+    expect_exit(args, NULL, 125, &r);
+    assert_prefix(err_text(&r), "pk: invalid_argument: ");
+    assert_non_null(strstr(err_text(&r), bad[i][0]));
+    cli_res_free(&r);
+  }
+  assert_int_equal(rmdir(sc.dir), 0);
+  pkt_snapshot_check(&snap);
+}
+
+/* The pid in an "escaped PID" line of out. */
+static pid_t escaped_pid(const char *out) {
+  const char *p = strstr(out, "escaped ");
+  int pid = 0;
+  if (p == NULL || sscanf(p, "escaped %d", &pid) != 1)
+    fail_msg("no escapee reported in: %s", out);
+  return (pid_t)pid;
+}
+
+/* A setsid escapee that outlives the run's direct child: out of reach
+ * of process_group alone, killed by --subreaper (and counted). */
+static void subreaper_catches_escapees(void **state) {
+  (void)state;
+  pkt_snapshot snap;
+  pkt_snapshot_take(&snap);
+  scratch sc;
+  scratch_init(&sc, (const char *const[]){"r.yaml", NULL});
+  const char *const plain[] = {"run", "--mechanism", "process_group",
+                               "--",  PK_FIXTURE,    "setsid-escape",
+                               "0",   "600",         NULL};
+  cli_res r;
+  expect_exit(plain, NULL, 0, &r);
+  pid_t esc = escaped_pid(out_text(&r));
+  int fd = pkt_pidfd(esc);
+  bool survived = pkt_pid_alive(esc);
+  pkt_wait_pidfds(&fd, 1, 0); /* kills it: the test's own descendant */
+  assert_true(survived);
+  cli_res_free(&r);
+
+  const char *const sub[] = {"run", "--subreaper", "--report",      sc.path[0],
+                             "--",  PK_FIXTURE,    "setsid-escape", "0",
+                             "600", NULL};
+  expect_exit(sub, NULL, 0, &r);
+  esc = escaped_pid(out_text(&r));
+  assert_false(pkt_pid_alive(esc));
+  report rep;
+  report_read(sc.path[0], &rep);
+  assert_int_equal(report_int(&rep, "subreaper_killed"), 1);
+  assert_true(report_int(&rep, "cpu_us") >= 0);
+  report_free(&rep);
+  cli_res_free(&r);
+  const char *const both[] = {"run",         "--mechanism", "cgroup_v2",
+                              "--subreaper", "--",          PK_FIXTURE,
+                              "exit",        "0",           NULL};
+  expect_exit(both, NULL, 125, &r);
+  assert_prefix(err_text(&r), "pk: invalid_argument: --subreaper");
+  cli_res_free(&r);
+  assert_int_equal(unlink(sc.path[0]), 0);
+  assert_int_equal(rmdir(sc.dir), 0);
+  pkt_snapshot_check(&snap);
+}
+
 int main(void) {
   signal(SIGPIPE, SIG_IGN); /* a pk that stops reading must not kill us */
   const struct CMUnitTest tests[] = {
@@ -2460,6 +2587,8 @@ int main(void) {
       cmocka_unit_test(record_and_replay_every_ending),
       cmocka_unit_test(record_refuses_non_utf8_before_running),
       cmocka_unit_test(record_refuses_a_symlink_before_running),
+      cmocka_unit_test(limits_on_the_command_line),
+      cmocka_unit_test(subreaper_catches_escapees),
   };
   return cmocka_run_group_tests(tests, pkt_setup, NULL);
 }

@@ -830,6 +830,74 @@ static void parent_death(void **state) {
   }
 }
 
+/* The subreaper mode, in a forked process (it changes the whole
+ * process): a process_group run whose escapee outlives the direct child;
+ * the escapee comes back to the process and pk_subreaper_kill_orphans
+ * ends it, but never a live run's direct child. */
+static void subreaper_main(int wfd) {
+  int n = -1;
+  if (pk_subreaper_kill_orphans(&n) != PK_EINVAL || n != 0)
+    _exit(10);
+  if (pk_subreaper_enable() != 0 || !pk_subreaper_enabled())
+    _exit(11);
+  pk_runner *r = pkt_runner(PK_MECH_PROCESS_GROUP, 0);
+  pk_cmd *c = pkt_fixture("setsid-escape", "0", "600", NULL);
+  pk_result *res = NULL;
+  if (pk_output(r, c, &res) != 0)
+    _exit(12);
+  int esc = 0;
+  const char *out = pk_result_stdout(res, NULL);
+  const char *p = out != NULL ? strstr(out, "escaped ") : NULL;
+  if (p == NULL || sscanf(p, "escaped %d", &esc) != 1)
+    _exit(13);
+  /* a live run beside it is not an orphan */
+  pk_cmd *c2 = pkt_fixture("sleep", "600", NULL);
+  pk_proc *live = NULL;
+  if (pk_start(r, c2, NULL, &live) != 0)
+    _exit(14);
+  int killed = -1;
+  if (pk_subreaper_kill_orphans(&killed) != 0)
+    _exit(15);
+  bool live_ok = pk_proc_kill(live, 0) == 0;
+  pk_proc_free(live);
+  dprintf(wfd, "%d %d %d\n", esc, killed, live_ok);
+  pk_result_free(res);
+  pk_cmd_free(c);
+  pk_cmd_free(c2);
+  pk_runner_free(r);
+  _exit(0);
+}
+
+static void subreaper_mode(void **state) {
+  (void)state;
+  pkt_snapshot snap;
+  pkt_snapshot_take(&snap);
+  int pfd[2];
+  assert_int_equal(pipe2(pfd, O_CLOEXEC), 0);
+  pid_t child = fork();
+  assert_true(child >= 0);
+  if (child == 0) {
+    close(pfd[0]);
+    subreaper_main(pfd[1]);
+  }
+  close(pfd[1]);
+  char buf[128] = "";
+  ssize_t got = read(pfd[0], buf, sizeof(buf) - 1);
+  close(pfd[0]);
+  int st;
+  assert_int_equal(waitpid(child, &st, 0), child);
+  assert_true(WIFEXITED(st));
+  if (WEXITSTATUS(st) != 0)
+    fail_msg("the subreaper process failed at step %d", WEXITSTATUS(st));
+  int esc = 0, killed = -1, live_ok = 0;
+  assert_true(got > 0);
+  assert_int_equal(sscanf(buf, "%d %d %d", &esc, &killed, &live_ok), 3);
+  assert_int_equal(killed, 1);
+  assert_true(live_ok);
+  assert_false(pkt_pid_alive(esc));
+  pkt_snapshot_check(&snap);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(option_errors),
@@ -848,6 +916,7 @@ int main(void) {
       cmocka_unit_test(stats_scope),
       cmocka_unit_test(wait_any_first),
       cmocka_unit_test(setsid_stays_contained),
+      cmocka_unit_test(subreaper_mode),
   };
   return cmocka_run_group_tests(tests, pkt_setup, NULL);
 }

@@ -52,7 +52,12 @@ typedef struct run_args {
   int nredact;
   bool keep_paths;
   double speed; /* replay pace (0: at once) */
-  char **argv;  /* PROGRAM ARG... */
+  /* resource limits (0: none): the run goes into a pk_group with them */
+  int64_t memory_max, max_processes;
+  double cpu_quota;
+  bool subreaper;       /* --subreaper: kill orphans that escaped the run */
+  int subreaper_killed; /* how many it killed (for the report) */
+  char **argv;          /* PROGRAM ARG... */
   int argc;
 } run_args;
 

@@ -235,6 +235,9 @@ static int emit_fields(out *o, const run_args *a, const pk_result *r) {
                        : pair_plain(o, "peak_memory_bytes", "null"));
   ok = ok && (mem >= 0 ? pair_text(o, "memory_scope", pk_result_memory_scope(r))
                        : pair_plain(o, "memory_scope", "null"));
+  /* --subreaper: the orphans it killed after the run */
+  ok = ok && (!a->subreaper ||
+              pair_int(o, "subreaper_killed", (long long)a->subreaper_killed));
   return ok && (err == 0 || pair_text(o, "error", pk_err_name(err)));
 }
 

@@ -40,6 +40,36 @@ static int parse_seconds(const char *opt, const char *s, double *out) {
   return 0;
 }
 
+/* SIZE: bytes, or a number with K, M, G or T (powers of 1024; "MiB",
+ * "M" and "MB" alike). */
+static int parse_size(const char *opt, const char *s, int64_t *out) {
+  char *end;
+  errno = 0;
+  double v = s != NULL ? strtod(s, &end) : 0;
+  static const char units[] = "KMGT";
+  double mul = 1;
+  if (s != NULL && end != s && *end != '\0') {
+    const char *u = strchr(units, *end);
+    if (u != NULL && *end != '\0') {
+      for (const char *k = units; k <= u; k++)
+        mul *= 1024;
+      end++;
+      if (*end == 'i' && end[1] == 'B')
+        end += 2;
+      else if (*end == 'B')
+        end++;
+    }
+  }
+  if (s == NULL || end == s || *end != '\0' || errno != 0 || !isfinite(v) ||
+      v <= 0 || v * mul > 9e18)
+    return fail(PK_EINVAL,
+                "%s needs a size in bytes, or with K, M, G or T (e.g. 64M), "
+                "got '%s'",
+                opt, s ? s : "");
+  *out = (int64_t)(v * mul);
+  return 0;
+}
+
 /* Which options each command takes. */
 static bool allowed(run_kind k, const char *o) {
   static const struct {
@@ -55,6 +85,10 @@ static bool allowed(run_kind k, const char *o) {
       {"--redact", 1u << RUN_PLAIN | 1u << RUN_RECORD | 1u << RUN_REPLAY},
       {"--keep-paths", 1u << RUN_PLAIN | 1u << RUN_RECORD | 1u << RUN_REPLAY},
       {"--speed", 1u << RUN_PLAIN | 1u << RUN_REPLAY},
+      {"--memory-max", 1u << RUN_PLAIN | 1u << RUN_RECORD},
+      {"--max-processes", 1u << RUN_PLAIN | 1u << RUN_RECORD},
+      {"--cpu-quota", 1u << RUN_PLAIN | 1u << RUN_RECORD},
+      {"--subreaper", 1u << RUN_PLAIN | 1u << RUN_RECORD},
   };
   for (size_t i = 0; i < sizeof(table) / sizeof(table[0]); i++)
     if (strcmp(table[i].opt, o) == 0)
@@ -123,6 +157,30 @@ static int parse_run(int argc, char **argv, run_args *a) {
         return fail(PK_EINVAL, "--redact needs NAME=VALUE, got '%s'",
                     v ? v : "");
       a->redact[a->nredact++] = (char *)v;
+    } else if (strcmp(o, "--memory-max") == 0) {
+      if (parse_size(o, v, &a->memory_max))
+        return EXIT_PK_FAIL;
+    } else if (strcmp(o, "--max-processes") == 0) {
+      char *end = NULL;
+      long long n = v != NULL ? strtoll(v, &end, 10) : 0;
+      if (v == NULL || end == v || *end != '\0' || n < 1 || n > 4194304)
+        return fail(PK_EINVAL,
+                    "--max-processes needs a whole number from 1 to "
+                    "4194304, got '%s'",
+                    v ? v : "");
+      a->max_processes = n;
+    } else if (strcmp(o, "--cpu-quota") == 0) {
+      char *end = NULL;
+      a->cpu_quota = v != NULL ? strtod(v, &end) : -1;
+      if (v == NULL || end == v || *end != '\0' || !isfinite(a->cpu_quota) ||
+          a->cpu_quota < 0.01 || a->cpu_quota > 4096)
+        return fail(PK_EINVAL,
+                    "--cpu-quota needs a number of CPU cores from 0.01 to "
+                    "4096 (0.5: half a core), got '%s'",
+                    v ? v : "");
+    } else if (strcmp(o, "--subreaper") == 0) {
+      a->subreaper = true;
+      step = 1;
     } else if (strcmp(o, "--keep-paths") == 0) {
       a->keep_paths = true;
       step = 1;
@@ -143,6 +201,11 @@ static int parse_run(int argc, char **argv, run_args *a) {
   if ((a->nredact > 0 || a->keep_paths || a->speed > 0) && a->cassette == NULL)
     return fail(PK_EINVAL, "--redact, --keep-paths and --speed need "
                            "--cassette");
+  if (a->subreaper && a->mech == PK_MECH_CGROUP_V2)
+    return fail(PK_EINVAL, "--subreaper is for the process_group mechanism "
+                           "(cgroup_v2 contains escapees by itself)");
+  if (a->subreaper)
+    a->mech = PK_MECH_PROCESS_GROUP;
   if (i >= argc)
     return usage_error(a->kind, "no program given%s", "");
   a->argv = argv + i;
@@ -315,16 +378,41 @@ static int drive(pk_runner *runner, const pk_cmd *cmd, run_state *st,
 
 /* With cgroup_v2 the whole tree dies with pk, however pk ends: pk
  * re-executes itself as the guardian (`pk __guardian`). */
-static int new_runner(pk_mechanism m, pk_runner **out) {
-  pk_real_opts o = {.mechanism = m};
+static bool use_guardian(pk_mechanism m) {
   char self[4096];
   ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-  if ((m == PK_MECH_AUTO ? pk_mechanism_best() : m) == PK_MECH_CGROUP_V2 &&
-      n > 0) {
-    self[n] = '\0';
-    o.kill_on_owner_death = pk_guardian_use(self, "__guardian") == 0;
+  if ((m == PK_MECH_AUTO ? pk_mechanism_best() : m) != PK_MECH_CGROUP_V2 ||
+      n <= 0)
+    return false;
+  self[n] = '\0';
+  return pk_guardian_use(self, "__guardian") == 0;
+}
+
+/* The runner: a real one, or with limits a group that has them (a cap
+ * that cannot be enforced here fails before anything runs). */
+static int new_runner(const run_args *a, pk_runner **out, pk_group **grp) {
+  *grp = NULL;
+  if (a->memory_max == 0 && a->max_processes == 0 && a->cpu_quota == 0) {
+    pk_real_opts o = {.mechanism = a->mech};
+    o.kill_on_owner_death = use_guardian(a->mech);
+    return pk_real_runner_new(&o, out);
   }
-  return pk_real_runner_new(&o, out);
+  pk_group_opts o;
+  pk_group_opts_init(&o);
+  o.mechanism = a->mech;
+  o.memory_max = a->memory_max;
+  o.max_processes = a->max_processes;
+  o.cpu_quota = a->cpu_quota;
+  o.kill_on_parent_death = use_guardian(a->mech);
+  char *msg = NULL;
+  int rc = pk_group_new(&o, grp, &msg);
+  if (rc != 0) {
+    fail(rc, "%s", msg ? msg : pk_strerror(rc));
+    pk_free(msg);
+    return EXIT_PK_FAIL;
+  }
+  *out = pk_group_runner(*grp);
+  return 0;
 }
 
 /* stdin for a cassette run: read whole unless it is a terminal (then
@@ -441,7 +529,16 @@ int run_command(run_kind kind, const char *cassette, int argc, char **argv) {
    * background: neither may stop pk. The child gets default handlers. */
   signal(SIGTTOU, SIG_IGN);
   signal(SIGTTIN, SIG_IGN);
-  int rc = kind == RUN_REPLAY ? 0 : new_runner(a.mech, &real);
+  pk_group *grp = NULL;
+  if (a.subreaper && (status = pk_subreaper_enable()) != 0) {
+    status = fail(status, "cannot become a child subreaper");
+    goto out;
+  }
+  int rc = kind == RUN_REPLAY ? 0 : new_runner(&a, &real, &grp);
+  if (rc == EXIT_PK_FAIL) {
+    status = EXIT_PK_FAIL;
+    goto out;
+  }
   if (rc == 0 && a.cassette != NULL && open_cassette(&a, real, &cas) != 0) {
     status = EXIT_PK_FAIL;
     goto out;
@@ -455,6 +552,9 @@ int run_command(run_kind kind, const char *cassette, int argc, char **argv) {
   }
   if (rc == 0)
     rc = drive(cas != NULL ? pk_cassette_runner(cas) : real, cmd, &st, &res);
+  /* The run is over: what escaped it and came back to us goes too. */
+  if (a.subreaper)
+    pk_subreaper_kill_orphans(&a.subreaper_killed);
   if (rc == UV_EMFILE || rc == UV_ENFILE)
     rc = PK_ELIMIT; /* one name for running out of descriptors */
   if (rc == PK_ELIMIT) {
@@ -502,7 +602,10 @@ out:
   report_discard(&rep);
   pk_result_free(res);
   pk_cmd_free(cmd);
-  pk_runner_free(real);
+  if (grp != NULL)
+    pk_group_free(grp); /* its runner is the group's */
+  else
+    pk_runner_free(real);
   free(stdin_data);
   free(a.redact);
   return status;

@@ -204,14 +204,23 @@ static bool has_word(const char *list, const char *ctrl) {
 /* Enable ctrl in dir's cgroup.subtree_control (a no-op if it is). */
 static int enable_below(const char *dir, const char *ctrl, bool is_base,
                         char **msg) {
-  char have[512];
+  char have[512], type[4400];
   if (!read_small(dir, "cgroup.controllers", have, sizeof(have)) ||
       !has_word(have, ctrl)) {
-    *msg = pk__sprintf(
-        "the %s controller is not available in cgroup %s (its "
-        "cgroup.controllers lists: %s): the parent cgroup has not delegated "
-        "it, so a %s limit cannot be enforced here",
-        ctrl, dir, have[0] ? have : "nothing", ctrl);
+    snprintf(type, sizeof(type), "%s/cgroup.type", dir);
+    if (access(type, F_OK) != 0) /* only the root has no cgroup.type */
+      *msg = pk__sprintf(
+          "the %s controller is not available at the root of this "
+          "cgroup-v2 hierarchy, %s (cgroup.controllers lists: %s): a "
+          "cgroup-v1 hierarchy holds it (a hybrid layout) or the kernel "
+          "lacks it, so a %s limit cannot be enforced here",
+          ctrl, dir, have[0] ? have : "nothing", ctrl);
+    else
+      *msg = pk__sprintf(
+          "the %s controller is not available in cgroup %s (its "
+          "cgroup.controllers lists: %s): the parent cgroup has not delegated "
+          "it, so a %s limit cannot be enforced here",
+          ctrl, dir, have[0] ? have : "nothing", ctrl);
     return PK_ELIMIT;
   }
   char on[512];

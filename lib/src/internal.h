@@ -134,4 +134,9 @@ int pk__map_uv_error(int rc);
 /* ---- time ---- */
 uint64_t pk__now_ns(void);
 
+/* The live direct children of real runs (subreaper.c), which the
+ * subreaper sweep never touches. */
+void pk__leader_add(pid_t pid);
+void pk__leader_remove(pid_t pid);
+
 #endif

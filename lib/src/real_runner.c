@@ -168,6 +168,7 @@ static bool check_exit(real_exec *e) {
 static void reap(real_exec *e) {
   if (e->reaped || e->base.pid <= 0)
     return;
+  pk__leader_remove(e->base.pid);
   siginfo_t si;
   e->have_ru = pk__waitid(e->base.pid, e->pidfd, &si, WEXITED, &e->ru) == 0 &&
                si.si_pid != 0;
@@ -679,6 +680,7 @@ static int spawn_into(real_exec *e, const pk_cmd *cmd, fdplan *f,
   pk__group_set_leader(&e->group, so.pid);
   if (e->grp != NULL)
     pk__grp_track(e->grp, e, so.pid);
+  pk__leader_add(so.pid);
   pk__fg_started(&e->fg, so.pid);
   fdplan_close(f, false);
 out:

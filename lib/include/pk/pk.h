@@ -683,6 +683,28 @@ PK_EXTERN void pk_proc_free(pk_proc *p);
 PK_EXTERN int pk_proc_wait_any(pk_proc *const *procs, size_t n,
                                int64_t timeout_ms, size_t *index);
 
+/* ------------------------------------------------------------ subreaper */
+
+/* Opt-in, process-wide (Linux): make this process a child subreaper
+ * (PR_SET_CHILD_SUBREAPER). Descendants that left their run's process
+ * group (setsid, a double fork) and outlived their parent then become
+ * children of this process instead of init, where
+ * pk_subreaper_kill_orphans can end them even after the run's direct
+ * child exited, which the process_group mechanism alone cannot. It
+ * changes the whole process: orphans of anything it started (not only
+ * pk's runs) come to it, and code that waits for any child
+ * (waitpid(-1)) sees them. cgroup_v2 contains such escapees anyway.
+ * Errors: the prctl's (PK_EINVAL off Linux builds). */
+PK_EXTERN int pk_subreaper_enable(void);
+PK_EXTERN bool pk_subreaper_enabled(void);
+/* Kill (SIGSTOP the subtree, then SIGKILL) and reap every orphan that
+ * came to this process, with everything below it, except the live
+ * direct children of pk's runs and pk's guardian. *killed (may be NULL)
+ * gets how many processes it killed. Call it when no child of this
+ * process's own is expected, e.g. after the runs ended.
+ * Errors: PK_EINVAL (subreaper mode is off). */
+PK_EXTERN int pk_subreaper_kill_orphans(int *killed);
+
 /* ------------------------------------------------------ groups (shared) */
 
 /* A group is one container holding many runs (a test's servers, a
