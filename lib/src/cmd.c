@@ -451,6 +451,17 @@ int pk_cmd_set_umask(pk_cmd *c, unsigned mode) {
   return 0;
 }
 
+int pk_cmd_set_create_no_window(pk_cmd *c, bool on) {
+  if (c == NULL)
+    return PK_EINVAL;
+  c->no_window = on;
+  return 0;
+}
+
+bool pk_cmd_create_no_window(const pk_cmd *c) {
+  return c != NULL && c->no_window;
+}
+
 int pk_cmd_set_kill_on_parent_death(pk_cmd *c, bool on) {
   if (c == NULL)
     return PK_EINVAL;

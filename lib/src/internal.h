@@ -73,6 +73,7 @@ struct pk_cmd {
   bool set_umask;
   unsigned umask;
   bool pdeathsig;
+  bool no_window; /* create_no_window: Windows only, kept for views */
   pk_mechanism mechanism;
   const char *errmsg; /* why the last setter said PK_EINVAL */
 };

@@ -205,6 +205,10 @@ static void teardown(real_exec *e) {
   } else {
     if (!pk__group_empty(&e->group))
       pk__group_kill_all(&e->group, PK__TEARDOWN_MS);
+    /* A direct child that moved itself out of its leaf (root may write
+     * another cgroup's cgroup.procs) is still ours: never wait on it. */
+    if (!check_exit(e))
+      kill(e->base.pid, SIGKILL);
     reap(e);
     /* The leaf's accounting covers the whole tree; read before rmdir. */
     pk__cgroup_usage(&e->group, &e->tree_cpu_us, &e->tree_peak);

@@ -153,24 +153,40 @@ PK_EXTERN int pk_mechanism_available(pk_mechanism m);
  * platform-support table in docs/ is generated from it). */
 typedef enum pk_capability {
   PK_CAP_CONTAIN_BEFORE_EXEC = 0, /* the child is contained before exec */
-  PK_CAP_KILL_TREE,               /* every descendant dies with the run */
-  PK_CAP_SIGNAL_TREE,             /* a soft signal reaches every one */
-  PK_CAP_ESCAPE_PROOF,            /* setsid/setpgid cannot escape */
-  PK_CAP_PRIVILEGE_DROP,          /* uid/gid/groups drop keeps containment */
+  PK_CAP_KILL_TREE,               /* kill on destroy: the whole tree */
+  PK_CAP_SIGNAL_TREE,             /* any signal reaches every member */
+  PK_CAP_ESCAPE_PROOF,            /* no descendant can leave */
+  PK_CAP_PRIVILEGE_DROP,          /* uid/gid drop keeps containment */
+  PK_CAP_GRACEFUL_SHUTDOWN,       /* soft signal, grace, kill */
+  PK_CAP_ADOPT,                   /* pk_group_adopt */
+  PK_CAP_SUSPEND_RESUME,          /* pk_group_suspend / _resume */
+  PK_CAP_MEMBERS,                 /* pk_group_members */
+  PK_CAP_GROUP_STATS,             /* group CPU time / peak memory */
+  PK_CAP_RUN_STATS,               /* per-run CPU time / peak memory */
+  PK_CAP_MEMORY_MAX,              /* limits: memory */
+  PK_CAP_MAX_PROCESSES,           /* limits: processes */
+  PK_CAP_CPU_QUOTA,               /* limits: CPU */
+  PK_CAP_INHERIT_ENV,             /* environment allow-list */
+  PK_CAP_SETSID,                  /* a new session stays contained */
+  PK_CAP_CREATE_NO_WINDOW,        /* Windows console flag */
+  PK_CAP_KILL_ON_PARENT_DEATH,    /* runs die with their parent */
+  PK_CAP_OWNER_DEATH_TREE_KILL,   /* the whole tree, however the owner ends */
+  PK_CAP_SUBREAPER,               /* orphans of escapees come back */
   PK_CAP_COUNT
 } pk_capability;
 
 typedef enum pk_support {
-  PK_SUPPORT_NONE = 0,
-  PK_SUPPORT_PARTIAL,
-  PK_SUPPORT_FULL
+  PK_SUPPORT_NONE = 0, /* refused: PK_EUNSUPPORTED */
+  PK_SUPPORT_PARTIAL,  /* works within the limits the note names */
+  PK_SUPPORT_FULL,
+  PK_SUPPORT_NOOP /* accepted and does nothing here (documented) */
 } pk_support;
 
 /* Support level of capability c under mechanism m (AUTO: the best one
  * here); *note (may be NULL) gets a static one-line explanation. */
 PK_EXTERN pk_support pk_capability_support(pk_mechanism m, pk_capability c,
                                            const char **note);
-/* "contain_before_exec", ... / "full", "partial", "none". */
+/* "contain_before_exec", ... / "full", "partial", "none", "no-op". */
 PK_EXTERN const char *pk_capability_name(pk_capability c);
 PK_EXTERN const char *pk_support_name(pk_support s);
 
@@ -343,6 +359,11 @@ PK_EXTERN int pk_cmd_set_umask(pk_cmd *cmd, unsigned mode);
 /* Linux: SIGKILL the direct child if the spawning thread dies. Covers the
  * direct child only. */
 PK_EXTERN int pk_cmd_set_kill_on_parent_death(pk_cmd *cmd, bool on);
+/* Windows: start a console child without a console window. Elsewhere
+ * a documented no-op (accepted, kept, changes nothing), so portable code
+ * can set it unconditionally. Errors: PK_EINVAL (NULL). */
+PK_EXTERN int pk_cmd_set_create_no_window(pk_cmd *cmd, bool on);
+PK_EXTERN bool pk_cmd_create_no_window(const pk_cmd *cmd);
 /* Force the containment mechanism of this run (default PK_MECH_AUTO).
  * An unavailable mechanism fails the run with PK_EUNSUPPORTED. */
 PK_EXTERN int pk_cmd_set_mechanism(pk_cmd *cmd, pk_mechanism m);
