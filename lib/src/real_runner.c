@@ -207,7 +207,7 @@ static void teardown(real_exec *e) {
       pk__group_kill_all(&e->group, PK__TEARDOWN_MS);
     /* A direct child that moved itself out of its leaf (root may write
      * another cgroup's cgroup.procs) is still ours: never wait on it. */
-    if (!check_exit(e))
+    if (e->base.pid > 0 && !check_exit(e))
       kill(e->base.pid, SIGKILL);
     reap(e);
     /* The leaf's accounting covers the whole tree; read before rmdir. */
