@@ -735,6 +735,112 @@ static void prediction_agrees(void **state) {
   pkt_snapshot_check(&snap);
 }
 
+/* The process_group caveat, and R8: a run's leader that exited but is
+ * not reaped yet (its loop not driven) still probes alive on a process
+ * group (kill(0) on the zombie's group succeeds) and is still a member;
+ * once reaped, signalling the run is PK_ESRCH (through its pidfd: no
+ * new process with a reused pid can be reached) and it is gone. */
+static void zombie_probes_until_reaped(void **state) {
+  (void)state;
+  pkt_snapshot snap;
+  pkt_snapshot_take(&snap);
+  pk_group *g = group_new(PK_MECH_PROCESS_GROUP);
+  pk_cmd *c = pkt_fixture("exit", "0", NULL);
+  pk_proc *p = NULL;
+  PKT_ASSERT_OK(pk_start(pk_group_runner(g), c, NULL, &p));
+  pk_cmd_free(c);
+  int pid = pk_proc_pid(p);
+  uint64_t end = pkt_now_ms() + 10000;
+  while (pkt_proc_state(pid) != 'Z' && pkt_now_ms() < end)
+    poll(NULL, 0, 2);
+  assert_int_equal(pkt_proc_state(pid), 'Z');
+  assert_int_equal(killpg(pid, 0), 0); /* the caveat itself */
+  PKT_ASSERT_OK(pk_group_signal(g, 0));
+  int *pids;
+  size_t n;
+  PKT_ASSERT_OK(pk_group_members(g, &pids, &n));
+  assert_int_equal(n, 1);
+  assert_int_equal(pids[0], pid);
+  pk_free(pids);
+  pk_group_stats st; /* but nothing runs: it is not active */
+  PKT_ASSERT_OK(pk_group_stats_get(g, &st));
+  assert_int_equal(st.active, 0);
+  PKT_ASSERT_OK(pk_proc_wait(p)); /* reaps */
+  assert_int_equal(pk_proc_kill(p, SIGTERM), PK_ESRCH);
+  assert_int_equal(pk_proc_kill(p, 0), PK_ESRCH);
+  PKT_ASSERT_OK(pk_group_members(g, &pids, &n));
+  assert_int_equal(n, 0);
+  pk_free(pids);
+  pk_proc_free(p);
+  pk_group_free(g);
+  pkt_snapshot_check(&snap);
+}
+
+/* Stress: 1,000 processes in one group (10 runs of a root and 99
+ * children), killed at once by kill_all; nothing is left (every pid
+ * gone, cgroup empty), on both mechanisms. */
+typedef struct many {
+  int pids[1100];
+  int n;
+} many;
+
+static void many_line(pk_proc *p, pk_stream s, const char *line, size_t len,
+                      void *data) {
+  (void)p, (void)s, (void)len;
+  many *m = data;
+  int pid;
+  if (sscanf(line, "pid %d", &pid) == 1 && m->n < 1100)
+    m->pids[m->n++] = pid;
+}
+
+static void thousand_in_one_group(void **state) {
+  (void)state;
+  pk_mechanism mechs[4];
+  int nm = pkt_mechanisms(mechs);
+  for (int k = 0; k < nm; k++) {
+    pkt_snapshot snap;
+    pkt_snapshot_take(&snap);
+    pk_group *g = group_new(mechs[k]);
+    static many m;
+    m.n = 0;
+    pk_proc *p[10];
+    pk_start_opts so = {.on_line = many_line, .data = &m};
+    for (int i = 0; i < 10; i++) {
+      pk_cmd *c = pkt_fixture("tree", "1", "99", NULL);
+      PKT_ASSERT_OK(pk_start(pk_group_runner(g), c, &so, &p[i]));
+      pk_cmd_free(c);
+    }
+    uint64_t end = pkt_now_ms() + 120000;
+    size_t idx;
+    while (m.n < 1000 && pkt_now_ms() < end)
+      if (pk_proc_wait_any(p, 10, 50, &idx) == 0)
+        fail_msg("run %zu ended before the group was killed", idx);
+    assert_int_equal(m.n, 1000);
+    int *pids;
+    size_t n;
+    PKT_ASSERT_OK(pk_group_members(g, &pids, &n));
+    pk_free(pids);
+    assert_int_equal(n, mechs[k] == PK_MECH_CGROUP_V2 ? 1000 : 10);
+    uint64_t t0 = pkt_now_ms();
+    PKT_ASSERT_OK(pk_group_kill_all(g));
+    uint64_t ms = pkt_now_ms() - t0;
+    int alive = 0;
+    for (int i = 0; i < m.n; i++)
+      alive += pkt_pid_alive(m.pids[i]);
+    print_message("%s: 1000 processes in one group killed in %llu ms, %d "
+                  "left running\n",
+                  pk_mechanism_name(mechs[k]), (unsigned long long)ms, alive);
+    assert_int_equal(alive, 0);
+    for (int i = 0; i < 10; i++) {
+      PKT_ASSERT_OK(pk_proc_wait(p[i]));
+      assert_int_equal(pk_result_signal(pk_proc_result(p[i])), SIGKILL);
+      pk_proc_free(p[i]);
+    }
+    pk_group_free(g);
+    pkt_snapshot_check(&snap);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(option_errors),
@@ -752,6 +858,8 @@ int main(void) {
       cmocka_unit_test(stats_scope),
       cmocka_unit_test(wait_any_first),
       cmocka_unit_test(setsid_stays_contained),
+      cmocka_unit_test(zombie_probes_until_reaped),
+      cmocka_unit_test(thousand_in_one_group),
   };
   return cmocka_run_group_tests(tests, pkt_setup, NULL);
 }

@@ -17,7 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define PK__GROUP_KILL_MS 5000
+#define PK__GROUP_KILL_MS 30000
 #define PK__FREEZE_MS 5000
 
 typedef struct member {

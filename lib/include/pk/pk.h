@@ -789,7 +789,7 @@ PK_EXTERN pk_runner *pk_group_runner(pk_group *g);
 
 /* SIGKILL the whole tree and wait until it is gone. Idempotent; the
  * group stays usable. Runs whose start is waiting for a resume end
- * killed. Errors: PK_ETIMEOUT (something survived 5 s), PK_EINVAL. */
+ * killed. Errors: PK_ETIMEOUT (something survived 30 s), PK_EINVAL. */
 PK_EXTERN int pk_group_kill_all(pk_group *g);
 
 typedef struct pk_shutdown_report {
