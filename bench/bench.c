@@ -1,8 +1,8 @@
 /* pk-bench: processkit against raw C baselines, measured in the same run.
  *
  *   pk-bench [--fixture PATH]
- *            [--only spawn|mem|capture|guardian|teardown|cassette|replay|
- *                    load|save]
+ *            [--only
+ * spawn|mem|capture|guardian|teardown|freeze|cassette|replay| load|save]
  *            [--iters N] [--batches B] [--capture-bytes N]
  *            [--capture-rounds R]
  *   pk-bench --loop raw|pk|pgroup|fork N     (for strace / perf stat)
@@ -526,14 +526,15 @@ int main(int argc, char **argv) {
     } else
       die("unknown option %s", a);
   }
-  static const char *const sections[] = {"spawn",    "mem",      "capture",
-                                         "guardian", "teardown", "cassette",
-                                         "replay",   "load",     "save"};
+  static const char *const sections[] = {
+      "spawn",  "mem",      "capture", "guardian", "teardown",
+      "freeze", "cassette", "replay",  "load",     "save"};
   bool known = o.only == NULL;
   for (size_t i = 0; !known && i < sizeof(sections) / sizeof(*sections); i++)
     known = strcmp(o.only, sections[i]) == 0;
   if (!known)
-    die("--only spawn|mem|capture|guardian|teardown|cassette|replay|load|"
+    die("--only "
+        "spawn|mem|capture|guardian|teardown|freeze|cassette|replay|load|"
         "save");
   signal(SIGPIPE, SIG_IGN);
   if (getenv("PK_GUARDIAN") == NULL)
@@ -556,6 +557,8 @@ int main(int argc, char **argv) {
       bench_guardian(&o, &c, self_path());
     if (want(&o, "teardown"))
       bench_teardown(o.fixture, o.batches);
+    if (want(&o, "freeze"))
+      bench_freeze(o.fixture, o.batches);
     /* cassette: replay, load and save; each also on its own. */
     bool cas_part = o.only != NULL && (strcmp(o.only, "replay") == 0 ||
                                        strcmp(o.only, "load") == 0 ||

@@ -26,5 +26,7 @@ void bench_cassette(const char *only, int batches, pk_runner *real);
 /* The teardown section: a 364-process tree killed through pk, per
  * mechanism, against killpg by hand. fixture: the pk-fixture path. */
 void bench_teardown(const char *fixture, int batches);
+/* The freeze section: pk_group_suspend / resume of a 40-process tree. */
+void bench_freeze(const char *fixture, int batches);
 
 #endif

@@ -157,3 +157,71 @@ void bench_teardown(const char *fixture, int batches) {
   pk_runner_free(rpg);
   prctl(PR_SET_CHILD_SUBREAPER, 0);
 }
+
+/* ------------------------------------------------------ freeze section */
+
+typedef struct freeze_tree {
+  int lines;
+} freeze_tree;
+
+static void count_line(pk_proc *p, pk_stream s, const char *line, size_t len,
+                       void *data) {
+  (void)p, (void)s, (void)len;
+  if (strncmp(line, "pid ", 4) == 0)
+    ((freeze_tree *)data)->lines++;
+}
+
+/* pk_group_suspend / pk_group_resume of a 40-process tree (depth 3,
+ * width 3), per mechanism: suspend returns once the kernel reports the
+ * tree frozen (cgroup.events "frozen 1"), or once SIGSTOP was sent to
+ * every run's group (process_group). Medians over `batches` cycles. */
+void bench_freeze(const char *fixture, int batches) {
+  pk_mechanism mechs[2] = {PK_MECH_CGROUP_V2, PK_MECH_PROCESS_GROUP};
+  const char *names[2] = {"cgroup", "pgroup"};
+  printf("freeze_tree: 40 processes (depth 3, width 3), %d cycles\n", batches);
+  for (int k = 0; k < 2; k++) {
+    if (pk_mechanism_available(mechs[k]) != 0) {
+      printf("freeze_us_%s: skipped (unavailable)\n", names[k]);
+      continue;
+    }
+    pk_group_opts o;
+    pk_group_opts_init(&o);
+    o.mechanism = mechs[k];
+    pk_group *g = NULL;
+    if (pk_group_new(&o, &g, NULL) != 0)
+      die("freeze: cannot create a %s group", names[k]);
+    pk_cmd *cmd = NULL;
+    if (pk_cmd_new_list(&cmd, fixture, "tree", "3", "3", NULL) != 0)
+      die("freeze: pk_cmd_new_list");
+    freeze_tree t = {0};
+    pk_start_opts so = {.on_line = count_line, .data = &t};
+    pk_proc *p = NULL;
+    if (pk_start(pk_group_runner(g), cmd, &so, &p) != 0)
+      die("freeze: pk_start");
+    size_t idx;
+    double until = now_s() + 60;
+    while (t.lines < 40 && now_s() < until)
+      pk_proc_wait_any(&p, 1, 50, &idx);
+    if (t.lines < 40)
+      die("freeze: the tree did not start");
+    double fz[MAX_BATCHES], th[MAX_BATCHES];
+    for (int b = 0; b < batches; b++) {
+      double t0 = now_s();
+      if (pk_group_suspend(g) != 0)
+        die("freeze: pk_group_suspend");
+      double t1 = now_s();
+      if (pk_group_resume(g) != 0)
+        die("freeze: pk_group_resume");
+      double t2 = now_s();
+      fz[b] = (t1 - t0) * 1e6;
+      th[b] = (t2 - t1) * 1e6;
+    }
+    printf("freeze_us_%s: %.1f\n", names[k], median(fz, batches));
+    printf("thaw_us_%s: %.1f\n", names[k], median(th, batches));
+    pk_group_free(g);
+    pk_proc_wait(p);
+    pk_proc_free(p);
+    pk_cmd_free(cmd);
+  }
+  fflush(stdout);
+}
