@@ -356,7 +356,9 @@ static void fallback_hold_pipe(pk_runner *r, const char *where, problems *pr) {
   assert_string_equal(pk_result_stdout(res, NULL), "hi\n");
   if (!pk_result_output_incomplete(res))
     problem(pr, "%s: hold-pipe output not marked incomplete", where);
-  if (ms > 5000)
+  /* The holder keeps the pipe 30 s: well under that is prompt. 6.8 s
+   * was seen at load 60 with 1,000 other processes to scan in /proc. */
+  if (ms > 15000)
     problem(pr, "%s: hold-pipe run took %llu ms", where,
             (unsigned long long)ms);
   pk_result_free(res);

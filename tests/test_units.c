@@ -100,6 +100,7 @@ static void error_codes_are_stable(void **state) {
       {PK_ECASSETTE_UNUSED, -30015, "cassette_unused"},
       {PK_ECASSETTE_FROZEN, -30016, "cassette_frozen"},
       {PK_ECASSETTE_STALE, -30017, "cassette_stale"},
+      {PK_EPERM, UV_EPERM, "not_permitted"},
   };
   for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
     assert_int_equal(fixed[i].code, fixed[i].value);
