@@ -40,6 +40,10 @@ int pkt_reap_children(void);
  * inside this process's per-owner cgroup pk-<pid>-* under the cgroup-v2
  * base (-1: no cgroup v2). */
 int pkt_count_cgroups(void);
+/* Wait until pk's leaf pool (leaves made ahead, removed behind by a
+ * helper thread) is settled; how many ready leaves it holds (each is a
+ * cgroup directory and two fds). pkt_snapshot_* call it themselves. */
+int pkt_pool_settle(void);
 /* True if pid is alive and not a zombie. */
 int pkt_pid_alive(pid_t pid);
 /* The state letter of /proc/<pid>/stat ('R', 'S', 'T', 'Z'...), or 0. */

@@ -192,7 +192,9 @@ int pk__owner_cgroup(bool guard, unsigned disable, const char **dir,
 __attribute__((destructor)) static void owner_exit(void) {
   if (pthread_mutex_trylock(&owner_mu) != 0)
     return;
-  if (owner.pid == getpid() && owner.dir != NULL && !owner.guarded)
+  if (owner.pid == getpid() && owner.dir != NULL && !owner.guarded) {
+    pk__pool_drain(); /* its ready leaves live in the owner's cgroup */
     rmdir(owner.dir);
+  }
   pthread_mutex_unlock(&owner_mu);
 }

@@ -13,6 +13,7 @@ typedef struct pk__group {
   /* cgroup_v2 */
   char *path;   /* leaf directory */
   int dirfd;    /* O_DIRECTORY fd for CLONE_INTO_CGROUP */
+  bool pooled;  /* from the leaf pool: removed by its helper thread */
   int eventsfd; /* cgroup.events, polled for "populated 0" */
   /* process_group */
   pid_t pgid, leader;
@@ -95,6 +96,22 @@ void pk__pgroup_kill(pk__group *g, bool leader_alive);
 /* Wait until no member or escapee still runs (no signals sent). */
 int pk__pgroup_wait_gone(pk__group *g, int timeout_ms);
 void pk__pgroup_destroy(pk__group *g);
+
+/* ---- the leaf pool (cgroup_pool.c) ----
+ * Take a fresh leaf of the per-owner cgroup dir made ahead by the helper
+ * thread (fills path, dirfd, eventsfd; true), or false: make it in line
+ * (the first call starts the helper). */
+bool pk__pool_take(const char *dir, pk__group *g);
+/* Hand an ended run's leaf (killed, empty) to the helper to remove:
+ * true, and g->path is the helper's; false: remove it in line. */
+bool pk__pool_give_back(pk__group *g);
+/* At exit: stop the helper, remove the ready leaves and what is left to
+ * remove (bounded wait). */
+void pk__pool_drain(void);
+/* For tests that count cgroup directories and fds: wait (up to
+ * timeout_ms) until the helper is idle with a full pool and nothing left
+ * to remove; how many leaves are ready (each holds two fds). */
+PK_EXTERN int pk__pool_settle(int timeout_ms);
 
 /* ---- the per-owner cgroup (cgroup_owner.c) ----
  * Every leaf of this process lives in base/pk-<pid>-<start>-<pidns>, the

@@ -174,6 +174,8 @@ int pk__cgroup_create(pk__group *g, bool guard, char **msg) {
   int rc = pk__owner_cgroup(guard, g->disable, &owner, msg);
   if (rc != 0)
     return rc;
+  if (pk__pool_take(owner, g))
+    return 0;
   return pk__cgroup_create_in(g, owner, "run", msg);
 }
 
@@ -344,6 +346,8 @@ int pk__cgroup_kill_all(pk__group *g, int timeout_ms) {
 /* A leaf whose processes made cgroups of their own is removed deepest
  * first, after the kill. */
 void pk__cgroup_destroy(pk__group *g) {
+  if (g->path != NULL && g->pooled && pk__pool_give_back(g))
+    g->path = NULL; /* the helper removes it */
   if (g->path != NULL && rmdir(g->path) != 0 && errno != ENOENT) {
     pk__cgroup_kill_all(g, 5000);
     pk__cgtree_remove(AT_FDCWD, g->path);
@@ -354,6 +358,10 @@ void pk__cgroup_destroy(pk__group *g) {
       close(*fds[i]);
     *fds[i] = -1;
   }
-  pk__free(g->path);
+  if (g->pooled)
+    free(g->path); /* the pool's memory is libc's */
+  else
+    pk__free(g->path);
   g->path = NULL;
+  g->pooled = false;
 }
