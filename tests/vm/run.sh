@@ -8,15 +8,18 @@
 #                   TEST [TEST...]
 #   tests/vm/run.sh --selftest [--timeout SEC]
 #
-# TEST is a test executable's path relative to DIR (tests/test_group). The
-# initramfs holds busybox, the requested tests, every other built file the
-# tests exec or read at its absolute build path (DIR/fixtures, DIR/tools,
-# DIR/lib, DIR/fakes, DIR/cassettes, any shared object), the tracked files of
-# the source tree (tests read PK_SOURCE_DIR/...), and the shared libraries
-# of all of them (ldd), at the same absolute paths. /init only mounts
-# (proc, sysfs, devtmpfs, devpts, cgroup2 at /sys/fs/cgroup, tmpfs at /tmp,
-# /dev/shm and /run); it does not enable any cgroup controller. It runs each
-# test with PK_IN_VM=1 from the test's directory (as ctest does), prints
+# TEST is a test executable's path relative to DIR (tests/test_group); a
+# "#!/bin/sh" script there works too (busybox sh), handy for a look around
+# inside the VM. The initramfs holds busybox, the requested tests, every
+# other built file the tests exec or read at its absolute build path
+# (DIR/fixtures, DIR/tools, DIR/lib, DIR/fakes, DIR/cassettes, any shared
+# object), the tracked files of the source tree (tests read
+# PK_SOURCE_DIR/...), the shared libraries of all of them (ldd) at the same
+# absolute paths, and an /etc with root, nobody and nogroup. /init only
+# mounts (proc, sysfs, devtmpfs, devpts, cgroup2 at /sys/fs/cgroup, tmpfs at
+# /tmp, /dev/shm and /run); it enables no cgroup controller. It runs each
+# test with PK_IN_VM=1, stdin /dev/null, from the test's directory (as ctest
+# does), between
 #   === vm: begin TEST
 #   === vm: end TEST rc=N time=Ss
 # and powers off. --selftest boots without processkit and proves that the
@@ -31,7 +34,8 @@
 # when missing and running as root), and a Debian cloud kernel: the package
 # linux-image-cloud-amd64 depends on is downloaded (not installed) once into
 # $PK_VM_CACHE (default ${XDG_CACHE_HOME:-$HOME/.cache}/processkit-vm).
-# PK_VM_KERNEL=/path/to/vmlinuz uses another kernel instead.
+# PK_VM_KERNEL=/path/to/vmlinuz uses another kernel instead; PK_VM_CPU sets
+# QEMU's -cpu (default max). TCG runs exec-heavy tests about 10x slower.
 set -euo pipefail
 
 usage() {
@@ -90,10 +94,12 @@ else
   [ -d "$build_dir" ] || die_usage "no such build directory: $build_dir"
   build_dir="$(cd "$build_dir" && pwd -P)"
   for t in "${tests[@]}"; do
-    [[ "$t" =~ ^[A-Za-z0-9._/+-]+$ ]] && [[ "$t" != /* ]] ||
+    if ! [[ "$t" =~ ^[A-Za-z0-9._/+-]+$ ]] || [[ "$t" == /* ]]; then
       die_usage "TEST must be a relative path without spaces: $t"
-    [ -f "$build_dir/$t" ] && [ -x "$build_dir/$t" ] ||
+    fi
+    if ! [ -f "$build_dir/$t" ] || ! [ -x "$build_dir/$t" ]; then
       fail "no test executable $build_dir/$t (build it first)"
+    fi
   done
 fi
 
@@ -439,6 +445,7 @@ while IFS= read -r t; do
     echo "=== vm: end of dmesg"
   fi
 done </vm/tests
+echo "=== vm: root cgroup.subtree_control after the tests: '$(cat /sys/fs/cgroup/cgroup.subtree_control)'"
 echo "=== vm: all done failed=$failed"
 off
 EOF
