@@ -76,6 +76,9 @@ int64_t pk__cgroup_read(int dirfd, const char *file, const char *key);
  * the controller is not delegated here, or the cgroup holds processes
  * and is not the root (the no-internal-processes rule). */
 int pk__cgroup_enable(const char *dir, const char *ctrl, char **msg);
+/* Best effort, for accounting only: enable ctrl below dir when dir
+ * already has it (never touches an ancestor, never an error). */
+void pk__cgroup_offer(const char *dir, const char *ctrl);
 /* True if a process of process group pgid is still running (zombies
  * are dead, not running). */
 bool pk__pgroup_live(pid_t pgid);

@@ -253,6 +253,21 @@ static int enable_below(const char *dir, const char *ctrl, bool is_base,
   return PK_ELIMIT;
 }
 
+void pk__cgroup_offer(const char *dir, const char *ctrl) {
+  char have[512], val[64], path[4400];
+  if (!read_small(dir, "cgroup.controllers", have, sizeof(have)) ||
+      !has_word(have, ctrl))
+    return;
+  snprintf(path, sizeof(path), "%s/cgroup.subtree_control", dir);
+  snprintf(val, sizeof(val), "+%s", ctrl);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n = write(fd, val, strlen(val));
+    (void)n; /* best effort: accounting only */
+    close(fd);
+  }
+}
+
 int pk__cgroup_enable(const char *dir, const char *ctrl, char **msg) {
   const char *base = pk__cgroup_base();
   if (base == NULL) {

@@ -232,8 +232,15 @@ int pk_group_new(const pk_group_opts *opts, pk_group **out, char **errmsg) {
   if (mech == PK_MECH_CGROUP_V2) {
     const char *owner;
     rc = pk__owner_cgroup(o.kill_on_parent_death, o.disable, &owner, &msg);
+    /* Where the memory controller reaches the per-owner cgroup already,
+     * hand it down so the group and its runs account peak memory and
+     * OOM kills (nothing above the owner is touched for that). */
+    if (rc == 0)
+      pk__cgroup_offer(owner, "memory");
     if (rc == 0)
       rc = pk__cgroup_create_in(&g->cg, owner, "group", &msg);
+    if (rc == 0)
+      pk__cgroup_offer(g->cg.path, "memory");
     if (rc == 0)
       rc = apply_limits(g, &msg);
   }
