@@ -172,6 +172,26 @@ char pkt_proc_state(pid_t pid) {
   return rp != NULL && rp[1] == ' ' ? rp[2] : 0;
 }
 
+int64_t pkt_cpu_ticks(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  FILE *f = fopen(path, "re");
+  if (f == NULL)
+    return -1;
+  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+  fclose(f);
+  buf[n] = '\0';
+  const char *p = strrchr(buf, ')');
+  unsigned long long ut = 0, st = 0;
+  /* utime and stime: fields 14 and 15, counted from the state (3) */
+  if (p == NULL || sscanf(p + 2,
+                          "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
+                          "%llu %llu",
+                          &ut, &st) != 2)
+    return -1;
+  return (int64_t)(ut + st);
+}
+
 int pkt_pid_alive(pid_t pid) {
   char st = pkt_proc_state(pid);
   return st != 0 && st != 'Z' && st != 'X';

@@ -44,6 +44,8 @@ int pkt_count_cgroups(void);
  * helper thread) is settled; how many ready leaves it holds (each is a
  * cgroup directory and two fds). pkt_snapshot_* call it themselves. */
 int pkt_pool_settle(void);
+/* CPU time (utime + stime, clock ticks) of pid so far, or -1. */
+int64_t pkt_cpu_ticks(pid_t pid);
 /* True if pid is alive and not a zombie. */
 int pkt_pid_alive(pid_t pid);
 /* The state letter of /proc/<pid>/stat ('R', 'S', 'T', 'Z'...), or 0. */

@@ -198,25 +198,6 @@ static pk_proc *start_collect(pk_group *g, pk_cmd *cmd, pids *ps, int want) {
   return p;
 }
 
-static int64_t cpu_ticks(pid_t pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    return -1;
-  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  char *p = strrchr(buf, ')');
-  unsigned long long ut = 0, st = 0;
-  if (p == NULL || sscanf(p + 2,
-                          "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-                          "%llu %llu",
-                          &ut, &st) != 2)
-    return -1;
-  return (int64_t)(ut + st);
-}
-
 /* ------------------------------------------------ the cells */
 
 /* escape_proof on cgroup_v2 (partial): a setsid escapee stays and dies
@@ -359,15 +340,15 @@ static void suspend_cell(pk_mechanism m) {
   while (m == PK_MECH_PROCESS_GROUP && pkt_proc_state(pid) != 'T' &&
          pkt_now_ms() < end)
     poll(NULL, 0, 5);
-  int64_t t0 = cpu_ticks(pid);
+  int64_t t0 = pkt_cpu_ticks(pid);
   poll(NULL, 0, 200);
-  assert_int_equal(cpu_ticks(pid), t0);
+  assert_int_equal(pkt_cpu_ticks(pid), t0);
   PKT_ASSERT_OK(pk_group_resume(g));
   /* running again: it burns CPU (event: the tick count moves) */
   end = pkt_now_ms() + 30000;
-  while (cpu_ticks(pid) == t0 && pkt_now_ms() < end)
+  while (pkt_cpu_ticks(pid) == t0 && pkt_now_ms() < end)
     poll(NULL, 0, 10);
-  assert_true(cpu_ticks(pid) > t0);
+  assert_true(pkt_cpu_ticks(pid) > t0);
   pk_group_free(g);
   pk_proc_free(p);
   pkt_snapshot_check(&snap);

@@ -35,6 +35,21 @@ static pk_group *group_new(pk_mechanism m) {
   return g;
 }
 
+/* Run body once per mechanism available here, each with a fresh group
+ * of that mechanism (freed after it), checking that nothing is left. */
+static void each_mechanism(void (*body)(pk_mechanism m, pk_group *g)) {
+  pk_mechanism mechs[4];
+  int n = pkt_mechanisms(mechs);
+  for (int k = 0; k < n; k++) {
+    pkt_snapshot snap;
+    pkt_snapshot_take(&snap);
+    pk_group *g = group_new(mechs[k]);
+    body(mechs[k], g);
+    pk_group_free(g);
+    pkt_snapshot_check(&snap);
+  }
+}
+
 /* The pids a run printed ("pid N" lines) and whether it said "ready". */
 typedef struct seen {
   int pids[512];
@@ -82,26 +97,6 @@ static int pidfds(const seen *v, int *fds) {
   return v->npids;
 }
 
-static int64_t proc_cpu_ticks(pid_t pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-  FILE *f = fopen(path, "r");
-  if (f == NULL)
-    return -1;
-  size_t n = fread(buf, 1, sizeof(buf) - 1, f);
-  fclose(f);
-  buf[n] = '\0';
-  char *p = strrchr(buf, ')');
-  unsigned long long ut = 0, st = 0;
-  /* fields 14, 15 (utime, stime), counted from the state (field 3) */
-  if (p == NULL || sscanf(p + 2,
-                          "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u "
-                          "%llu %llu",
-                          &ut, &st) != 2)
-    return -1;
-  return (int64_t)(ut + st);
-}
-
 /* ---- create, destroy --------------------------------------------------- */
 
 /* Destroying the group kills every run's whole tree; the handles then
@@ -138,40 +133,35 @@ static void free_kills_every_tree(void **state) {
 /* kill_all is idempotent and the group takes new runs afterwards; a run
  * of a group reports the group's mechanism and, on cgroup_v2, its own
  * tree's CPU time (its own leaf). */
+static void kill_all_idempotent_in(pk_mechanism m, pk_group *g) {
+  seen a = {0};
+  pk_proc *pa = start(g, pkt_fixture("tree", "1", "3", NULL), &a);
+  drive_until(pa, &a.npids, 4);
+  int fds[8];
+  int nf = pidfds(&a, fds);
+  PKT_ASSERT_OK(pk_group_kill_all(g));
+  assert_int_equal(pkt_wait_pidfds(fds, nf, 10000), 0);
+  PKT_ASSERT_OK(pk_group_kill_all(g));
+  PKT_ASSERT_OK(pk_proc_wait(pa));
+  pk_proc_free(pa);
+
+  pk_result *res = NULL;
+  pk_cmd *c = pkt_fixture("echo", "again", NULL);
+  PKT_ASSERT_OK(pk_output(pk_group_runner(g), c, &res));
+  pk_cmd_free(c);
+  size_t len;
+  const char *out = pk_result_stdout(res, &len);
+  assert_int_equal(len, 6);
+  assert_memory_equal(out, "again\n", 6);
+  assert_int_equal(pk_result_mechanism(res), m);
+  if (m == PK_MECH_CGROUP_V2)
+    assert_string_equal(pk_result_cpu_scope(res), "tree");
+  pk_result_free(res);
+}
+
 static void kill_all_idempotent(void **state) {
   (void)state;
-  pk_mechanism mechs[4];
-  int n = pkt_mechanisms(mechs);
-  for (int k = 0; k < n; k++) {
-    pkt_snapshot snap;
-    pkt_snapshot_take(&snap);
-    pk_group *g = group_new(mechs[k]);
-    seen a = {0};
-    pk_proc *pa = start(g, pkt_fixture("tree", "1", "3", NULL), &a);
-    drive_until(pa, &a.npids, 4);
-    int fds[8];
-    int nf = pidfds(&a, fds);
-    PKT_ASSERT_OK(pk_group_kill_all(g));
-    assert_int_equal(pkt_wait_pidfds(fds, nf, 10000), 0);
-    PKT_ASSERT_OK(pk_group_kill_all(g));
-    PKT_ASSERT_OK(pk_proc_wait(pa));
-    pk_proc_free(pa);
-
-    pk_result *res = NULL;
-    pk_cmd *c = pkt_fixture("echo", "again", NULL);
-    PKT_ASSERT_OK(pk_output(pk_group_runner(g), c, &res));
-    pk_cmd_free(c);
-    size_t len;
-    const char *out = pk_result_stdout(res, &len);
-    assert_int_equal(len, 6);
-    assert_memory_equal(out, "again\n", 6);
-    assert_int_equal(pk_result_mechanism(res), mechs[k]);
-    if (mechs[k] == PK_MECH_CGROUP_V2)
-      assert_string_equal(pk_result_cpu_scope(res), "tree");
-    pk_result_free(res);
-    pk_group_free(g);
-    pkt_snapshot_check(&snap);
-  }
+  each_mechanism(kill_all_idempotent_in);
 }
 
 /* Freeing one run's handle ends that run's tree only; the sibling runs
@@ -246,145 +236,132 @@ static void shutdown_drains(void **state) {
 
 /* A tree that ignores SIGTERM: the full grace, then SIGKILL; without
  * escalation the survivor is spared (and killed with the group). */
+static void shutdown_escalates_in(pk_mechanism m, pk_group *g) {
+  (void)m;
+  seen a = {0};
+  pk_proc *pa = start(g, pkt_fixture("ignore-term", "600", NULL), &a);
+  drive_until(pa, &a.ready, 1);
+  int pid = pk_proc_pid(pa);
+
+  pk_shutdown_report rep;
+  PKT_ASSERT_OK(pk_group_stop(g, 300, false, &rep));
+  assert_false(rep.drained);
+  assert_false(rep.escalated);
+  assert_true(rep.elapsed_ms >= 300);
+  assert_int_equal(rep.members_after, 1);
+  assert_true(pkt_pid_alive(pid));
+
+  PKT_ASSERT_OK(pk_group_stop(g, 300, true, &rep));
+  assert_false(rep.drained);
+  assert_true(rep.escalated);
+  assert_true(rep.elapsed_ms >= 300);
+  assert_int_equal(rep.members_before, 1);
+  assert_int_equal(rep.members_after, 0);
+  PKT_ASSERT_OK(pk_proc_wait(pa));
+  assert_int_equal(pk_result_signal(pk_proc_result(pa)), SIGKILL);
+  pk_proc_free(pa);
+
+  /* stop(0, true): kill at once, no soft signal */
+  seen b = {0};
+  pk_proc *pb = start(g, pkt_fixture("ignore-term", "600", NULL), &b);
+  drive_until(pb, &b.ready, 1);
+  PKT_ASSERT_OK(pk_group_stop(g, 0, true, &rep));
+  assert_int_equal(rep.signal, 0);
+  assert_true(rep.escalated);
+  assert_int_equal(rep.members_before, 1);
+  assert_int_equal(rep.members_after, 0);
+  PKT_ASSERT_OK(pk_proc_wait(pb));
+  pk_proc_free(pb);
+
+  /* an empty group: nothing to do */
+  PKT_ASSERT_OK(pk_group_shutdown(g, &rep));
+  assert_true(rep.drained);
+  assert_int_equal(rep.members_before, 0);
+  assert_int_equal(pk_group_stop(g, -1, true, &rep), PK_EINVAL);
+}
+
 static void shutdown_escalates(void **state) {
   (void)state;
-  pk_mechanism mechs[4];
-  int n = pkt_mechanisms(mechs);
-  for (int k = 0; k < n; k++) {
-    pkt_snapshot snap;
-    pkt_snapshot_take(&snap);
-    pk_group *g = group_new(mechs[k]);
-    seen a = {0};
-    pk_proc *pa = start(g, pkt_fixture("ignore-term", "600", NULL), &a);
-    drive_until(pa, &a.ready, 1);
-    int pid = pk_proc_pid(pa);
-
-    pk_shutdown_report rep;
-    PKT_ASSERT_OK(pk_group_stop(g, 300, false, &rep));
-    assert_false(rep.drained);
-    assert_false(rep.escalated);
-    assert_true(rep.elapsed_ms >= 300);
-    assert_int_equal(rep.members_after, 1);
-    assert_true(pkt_pid_alive(pid));
-
-    PKT_ASSERT_OK(pk_group_stop(g, 300, true, &rep));
-    assert_false(rep.drained);
-    assert_true(rep.escalated);
-    assert_true(rep.elapsed_ms >= 300);
-    assert_int_equal(rep.members_before, 1);
-    assert_int_equal(rep.members_after, 0);
-    PKT_ASSERT_OK(pk_proc_wait(pa));
-    assert_int_equal(pk_result_signal(pk_proc_result(pa)), SIGKILL);
-    pk_proc_free(pa);
-
-    /* stop(0, true): kill at once, no soft signal */
-    seen b = {0};
-    pk_proc *pb = start(g, pkt_fixture("ignore-term", "600", NULL), &b);
-    drive_until(pb, &b.ready, 1);
-    PKT_ASSERT_OK(pk_group_stop(g, 0, true, &rep));
-    assert_int_equal(rep.signal, 0);
-    assert_true(rep.escalated);
-    assert_int_equal(rep.members_before, 1);
-    assert_int_equal(rep.members_after, 0);
-    PKT_ASSERT_OK(pk_proc_wait(pb));
-    pk_proc_free(pb);
-
-    /* an empty group: nothing to do */
-    PKT_ASSERT_OK(pk_group_shutdown(g, &rep));
-    assert_true(rep.drained);
-    assert_int_equal(rep.members_before, 0);
-    assert_int_equal(pk_group_stop(g, -1, true, &rep), PK_EINVAL);
-    pk_group_free(g);
-    pkt_snapshot_check(&snap);
-  }
+  each_mechanism(shutdown_escalates_in);
 }
 
 /* ---- signals ----------------------------------------------------------- */
 
+static void signal_every_member_in(pk_mechanism m, pk_group *g) {
+  (void)m;
+  assert_int_equal(pk_group_signal(g, SIGTERM), 0); /* empty: fine */
+  assert_int_equal(pk_group_signal(g, -1), PK_EINVAL);
+  assert_int_equal(pk_group_signal(g, 1000), PK_EINVAL);
+  seen a = {0}, b = {0};
+  pk_proc *pa = start(g, pkt_fixture("handle-term", "600", NULL), &a);
+  pk_proc *pb = start(g, pkt_fixture("handle-term", "600", NULL), &b);
+  drive_until(pa, &a.ready, 1);
+  drive_until(pb, &b.ready, 1);
+  PKT_ASSERT_OK(pk_group_signal(g, 0));
+  PKT_ASSERT_OK(pk_group_signal(g, SIGTERM));
+  PKT_ASSERT_OK(pk_proc_wait(pa));
+  PKT_ASSERT_OK(pk_proc_wait(pb));
+  assert_int_equal(pk_result_code(pk_proc_result(pa)), 42);
+  assert_int_equal(pk_result_code(pk_proc_result(pb)), 42);
+  pk_proc_free(pa);
+  pk_proc_free(pb);
+}
+
 static void signal_every_member(void **state) {
   (void)state;
-  pk_mechanism mechs[4];
-  int n = pkt_mechanisms(mechs);
-  for (int k = 0; k < n; k++) {
-    pkt_snapshot snap;
-    pkt_snapshot_take(&snap);
-    pk_group *g = group_new(mechs[k]);
-    assert_int_equal(pk_group_signal(g, SIGTERM), 0); /* empty: fine */
-    assert_int_equal(pk_group_signal(g, -1), PK_EINVAL);
-    assert_int_equal(pk_group_signal(g, 1000), PK_EINVAL);
-    seen a = {0}, b = {0};
-    pk_proc *pa = start(g, pkt_fixture("handle-term", "600", NULL), &a);
-    pk_proc *pb = start(g, pkt_fixture("handle-term", "600", NULL), &b);
-    drive_until(pa, &a.ready, 1);
-    drive_until(pb, &b.ready, 1);
-    PKT_ASSERT_OK(pk_group_signal(g, 0));
-    PKT_ASSERT_OK(pk_group_signal(g, SIGTERM));
-    PKT_ASSERT_OK(pk_proc_wait(pa));
-    PKT_ASSERT_OK(pk_proc_wait(pb));
-    assert_int_equal(pk_result_code(pk_proc_result(pa)), 42);
-    assert_int_equal(pk_result_code(pk_proc_result(pb)), 42);
-    pk_proc_free(pa);
-    pk_proc_free(pb);
-    pk_group_free(g);
-    pkt_snapshot_check(&snap);
-  }
+  each_mechanism(signal_every_member_in);
 }
 
 /* ---- suspend / resume -------------------------------------------------- */
 
 /* A frozen tree burns no CPU; resumed, it finishes. A hard kill goes
  * through a frozen tree; a graceful stop of one waits the whole grace. */
+static void suspend_resume_in(pk_mechanism m, pk_group *g) {
+  pk_cmd *c = pkt_fixture("burn", "1500", NULL);
+  pk_proc *p = NULL;
+  PKT_ASSERT_OK(pk_start(pk_group_runner(g), c, NULL, &p));
+  pk_cmd_free(c);
+  int pid = pk_proc_pid(p);
+  assert_true(pid > 0);
+  PKT_ASSERT_OK(pk_group_suspend(g));
+  PKT_ASSERT_OK(pk_group_suspend(g)); /* level-triggered */
+  assert_true(pk_group_suspended(g));
+  if (m == PK_MECH_PROCESS_GROUP) {
+    /* SIGSTOP takes effect asynchronously: wait for the state */
+    uint64_t end = pkt_now_ms() + 10000;
+    while (pkt_proc_state(pid) != 'T' && pkt_now_ms() < end)
+      poll(NULL, 0, 5);
+    assert_int_equal(pkt_proc_state(pid), 'T');
+  }
+  int64_t t0 = pkt_cpu_ticks(pid);
+  poll(NULL, 0, 300);
+  assert_int_equal(pkt_cpu_ticks(pid), t0);
+  PKT_ASSERT_OK(pk_group_resume(g));
+  assert_false(pk_group_suspended(g));
+  PKT_ASSERT_OK(pk_proc_wait(p));
+  assert_int_equal(pk_result_code(pk_proc_result(p)), 0);
+  pk_proc_free(p);
+
+  /* frozen + graceful stop: the whole grace, then the kill goes in */
+  seen a = {0};
+  pk_proc *pa = start(g, pkt_fixture("handle-term", "600", NULL), &a);
+  drive_until(pa, &a.ready, 1);
+  PKT_ASSERT_OK(pk_group_suspend(g));
+  pk_shutdown_report rep;
+  PKT_ASSERT_OK(pk_group_stop(g, 300, true, &rep));
+  assert_true(rep.elapsed_ms >= 300);
+  assert_false(rep.drained);
+  assert_true(rep.escalated);
+  assert_int_equal(rep.members_after, 0);
+  PKT_ASSERT_OK(pk_proc_wait(pa));
+  assert_int_equal(pk_result_signal(pk_proc_result(pa)), SIGKILL);
+  pk_proc_free(pa);
+  PKT_ASSERT_OK(pk_group_resume(g));
+}
+
 static void suspend_resume(void **state) {
   (void)state;
-  pk_mechanism mechs[4];
-  int n = pkt_mechanisms(mechs);
-  for (int k = 0; k < n; k++) {
-    pkt_snapshot snap;
-    pkt_snapshot_take(&snap);
-    pk_group *g = group_new(mechs[k]);
-    pk_cmd *c = pkt_fixture("burn", "1500", NULL);
-    pk_proc *p = NULL;
-    PKT_ASSERT_OK(pk_start(pk_group_runner(g), c, NULL, &p));
-    pk_cmd_free(c);
-    int pid = pk_proc_pid(p);
-    assert_true(pid > 0);
-    PKT_ASSERT_OK(pk_group_suspend(g));
-    PKT_ASSERT_OK(pk_group_suspend(g)); /* level-triggered */
-    assert_true(pk_group_suspended(g));
-    if (mechs[k] == PK_MECH_PROCESS_GROUP) {
-      /* SIGSTOP takes effect asynchronously: wait for the state */
-      uint64_t end = pkt_now_ms() + 10000;
-      while (pkt_proc_state(pid) != 'T' && pkt_now_ms() < end)
-        poll(NULL, 0, 5);
-      assert_int_equal(pkt_proc_state(pid), 'T');
-    }
-    int64_t t0 = proc_cpu_ticks(pid);
-    poll(NULL, 0, 300);
-    assert_int_equal(proc_cpu_ticks(pid), t0);
-    PKT_ASSERT_OK(pk_group_resume(g));
-    assert_false(pk_group_suspended(g));
-    PKT_ASSERT_OK(pk_proc_wait(p));
-    assert_int_equal(pk_result_code(pk_proc_result(p)), 0);
-    pk_proc_free(p);
-
-    /* frozen + graceful stop: the whole grace, then the kill goes in */
-    seen a = {0};
-    pk_proc *pa = start(g, pkt_fixture("handle-term", "600", NULL), &a);
-    drive_until(pa, &a.ready, 1);
-    PKT_ASSERT_OK(pk_group_suspend(g));
-    pk_shutdown_report rep;
-    PKT_ASSERT_OK(pk_group_stop(g, 300, true, &rep));
-    assert_true(rep.elapsed_ms >= 300);
-    assert_false(rep.drained);
-    assert_true(rep.escalated);
-    assert_int_equal(rep.members_after, 0);
-    PKT_ASSERT_OK(pk_proc_wait(pa));
-    assert_int_equal(pk_result_signal(pk_proc_result(pa)), SIGKILL);
-    pk_proc_free(pa);
-    PKT_ASSERT_OK(pk_group_resume(g));
-    pk_group_free(g);
-    pkt_snapshot_check(&snap);
-  }
+  each_mechanism(suspend_resume_in);
 }
 
 static void *resume_thread(void *arg) {
@@ -394,68 +371,64 @@ static void *resume_thread(void *arg) {
 /* A start into a suspended group does not spawn until the group is
  * resumed (here from another thread); a timeout or kill_all meanwhile
  * ends it without ever spawning. */
+static void start_while_suspended_in(pk_mechanism m, pk_group *g) {
+  (void)m;
+  PKT_ASSERT_OK(pk_group_suspend(g));
+  pk_cmd *c = pkt_fixture("echo", "late", NULL);
+  pk_proc *p = NULL;
+  PKT_ASSERT_OK(pk_start(pk_group_runner(g), c, NULL, &p));
+  pk_cmd_free(c);
+  size_t idx;
+  assert_int_equal(pk_proc_wait_any(&p, 1, 200, &idx), PK_ETIMEOUT);
+  assert_int_equal(pk_proc_pid(p), 0); /* never spawned */
+  int *pids;
+  size_t np;
+  PKT_ASSERT_OK(pk_group_members(g, &pids, &np));
+  assert_int_equal(np, 0);
+  pk_free(pids);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, resume_thread, g), 0);
+  void *trc;
+  pthread_join(t, &trc);
+  assert_int_equal((int)(intptr_t)trc, 0);
+  PKT_ASSERT_OK(pk_proc_wait(p));
+  size_t len;
+  const char *out = pk_result_stdout(pk_proc_result(p), &len);
+  assert_int_equal(len, 5);
+  assert_memory_equal(out, "late\n", 5);
+  assert_true(pk_result_pid(pk_proc_result(p)) > 0);
+  pk_proc_free(p);
+
+  /* a timeout while waiting: timed out, never spawned */
+  PKT_ASSERT_OK(pk_group_suspend(g));
+  c = pkt_fixture("echo", "never", NULL);
+  PKT_ASSERT_OK(pk_cmd_set_timeout(c, 200, 0, SIGTERM));
+  pk_result *res = NULL;
+  assert_int_equal(pk_output(pk_group_runner(g), c, &res), PK_ETIMEOUT);
+  assert_int_equal(pk_result_outcome(res), PK_OUTCOME_TIMED_OUT);
+  assert_int_equal(pk_result_pid(res), 0);
+  pk_result_free(res);
+
+  /* kill_all while waiting: the run ends killed */
+  PKT_ASSERT_OK(pk_start(pk_group_runner(g), c, NULL, &p));
+  pk_cmd_free(c);
+  PKT_ASSERT_OK(pk_group_kill_all(g));
+  PKT_ASSERT_OK(pk_proc_wait(p));
+  assert_int_equal(pk_result_signal(pk_proc_result(p)), SIGKILL);
+  assert_int_equal(pk_result_pid(pk_proc_result(p)), 0);
+  pk_proc_free(p);
+
+  /* freed while waiting: nothing spawned, nothing left */
+  c = pkt_fixture("echo", "freed", NULL);
+  PKT_ASSERT_OK(pk_start(pk_group_runner(g), c, NULL, &p));
+  pk_cmd_free(c);
+  pk_proc_free(p);
+  PKT_ASSERT_OK(pk_group_resume(g));
+}
+
 static void start_while_suspended(void **state) {
   (void)state;
-  pk_mechanism mechs[4];
-  int n = pkt_mechanisms(mechs);
-  for (int k = 0; k < n; k++) {
-    pkt_snapshot snap;
-    pkt_snapshot_take(&snap);
-    pk_group *g = group_new(mechs[k]);
-    PKT_ASSERT_OK(pk_group_suspend(g));
-    pk_cmd *c = pkt_fixture("echo", "late", NULL);
-    pk_proc *p = NULL;
-    PKT_ASSERT_OK(pk_start(pk_group_runner(g), c, NULL, &p));
-    pk_cmd_free(c);
-    size_t idx;
-    assert_int_equal(pk_proc_wait_any(&p, 1, 200, &idx), PK_ETIMEOUT);
-    assert_int_equal(pk_proc_pid(p), 0); /* never spawned */
-    int *pids;
-    size_t np;
-    PKT_ASSERT_OK(pk_group_members(g, &pids, &np));
-    assert_int_equal(np, 0);
-    pk_free(pids);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, resume_thread, g), 0);
-    void *trc;
-    pthread_join(t, &trc);
-    assert_int_equal((int)(intptr_t)trc, 0);
-    PKT_ASSERT_OK(pk_proc_wait(p));
-    size_t len;
-    const char *out = pk_result_stdout(pk_proc_result(p), &len);
-    assert_int_equal(len, 5);
-    assert_memory_equal(out, "late\n", 5);
-    assert_true(pk_result_pid(pk_proc_result(p)) > 0);
-    pk_proc_free(p);
-
-    /* a timeout while waiting: timed out, never spawned */
-    PKT_ASSERT_OK(pk_group_suspend(g));
-    c = pkt_fixture("echo", "never", NULL);
-    PKT_ASSERT_OK(pk_cmd_set_timeout(c, 200, 0, SIGTERM));
-    pk_result *res = NULL;
-    assert_int_equal(pk_output(pk_group_runner(g), c, &res), PK_ETIMEOUT);
-    assert_int_equal(pk_result_outcome(res), PK_OUTCOME_TIMED_OUT);
-    assert_int_equal(pk_result_pid(res), 0);
-    pk_result_free(res);
-
-    /* kill_all while waiting: the run ends killed */
-    PKT_ASSERT_OK(pk_start(pk_group_runner(g), c, NULL, &p));
-    pk_cmd_free(c);
-    PKT_ASSERT_OK(pk_group_kill_all(g));
-    PKT_ASSERT_OK(pk_proc_wait(p));
-    assert_int_equal(pk_result_signal(pk_proc_result(p)), SIGKILL);
-    assert_int_equal(pk_result_pid(pk_proc_result(p)), 0);
-    pk_proc_free(p);
-
-    /* freed while waiting: nothing spawned, nothing left */
-    c = pkt_fixture("echo", "freed", NULL);
-    PKT_ASSERT_OK(pk_start(pk_group_runner(g), c, NULL, &p));
-    pk_cmd_free(c);
-    pk_proc_free(p);
-    PKT_ASSERT_OK(pk_group_resume(g));
-    pk_group_free(g);
-    pkt_snapshot_check(&snap);
-  }
+  each_mechanism(start_while_suspended_in);
 }
 
 /* ---- members, adopt ---------------------------------------------------- */
@@ -467,40 +440,35 @@ static bool has_pid(const int *pids, size_t n, int pid) {
   return false;
 }
 
+static void members_listed_in(pk_mechanism m, pk_group *g) {
+  seen a = {0};
+  pk_proc *pa = start(g, pkt_fixture("tree", "1", "2", NULL), &a);
+  drive_until(pa, &a.npids, 3);
+  int *pids;
+  size_t np;
+  PKT_ASSERT_OK(pk_group_members(g, &pids, &np));
+  if (m == PK_MECH_CGROUP_V2) { /* the whole tree */
+    assert_int_equal(np, 3);
+    for (int i = 0; i < 3; i++)
+      assert_true(has_pid(pids, np, a.pids[i]));
+  } else { /* the leader */
+    assert_int_equal(np, 1);
+    assert_int_equal(pids[0], pk_proc_pid(pa));
+  }
+  pk_free(pids);
+  pk_group_stats st;
+  PKT_ASSERT_OK(pk_group_stats_get(g, &st));
+  assert_int_equal(st.active, m == PK_MECH_CGROUP_V2 ? 3 : 1);
+  pk_proc_free(pa);
+  PKT_ASSERT_OK(pk_group_members(g, &pids, &np));
+  assert_int_equal(np, 0);
+  pk_free(pids);
+  assert_int_equal(pk_group_members(g, NULL, &np), PK_EINVAL);
+}
+
 static void members_listed(void **state) {
   (void)state;
-  pk_mechanism mechs[4];
-  int n = pkt_mechanisms(mechs);
-  for (int k = 0; k < n; k++) {
-    pkt_snapshot snap;
-    pkt_snapshot_take(&snap);
-    pk_group *g = group_new(mechs[k]);
-    seen a = {0};
-    pk_proc *pa = start(g, pkt_fixture("tree", "1", "2", NULL), &a);
-    drive_until(pa, &a.npids, 3);
-    int *pids;
-    size_t np;
-    PKT_ASSERT_OK(pk_group_members(g, &pids, &np));
-    if (mechs[k] == PK_MECH_CGROUP_V2) { /* the whole tree */
-      assert_int_equal(np, 3);
-      for (int i = 0; i < 3; i++)
-        assert_true(has_pid(pids, np, a.pids[i]));
-    } else { /* the leader */
-      assert_int_equal(np, 1);
-      assert_int_equal(pids[0], pk_proc_pid(pa));
-    }
-    pk_free(pids);
-    pk_group_stats st;
-    PKT_ASSERT_OK(pk_group_stats_get(g, &st));
-    assert_int_equal(st.active, mechs[k] == PK_MECH_CGROUP_V2 ? 3 : 1);
-    pk_proc_free(pa);
-    PKT_ASSERT_OK(pk_group_members(g, &pids, &np));
-    assert_int_equal(np, 0);
-    pk_free(pids);
-    assert_int_equal(pk_group_members(g, NULL, &np), PK_EINVAL);
-    pk_group_free(g);
-    pkt_snapshot_check(&snap);
-  }
+  each_mechanism(members_listed_in);
 }
 
 /* A child this test forked (not started by pk), adopted by pid or by
@@ -516,125 +484,112 @@ static pid_t fork_sleeper(void) {
   return pid;
 }
 
+static void adopt_external_in(pk_mechanism m, pk_group *g) {
+  (void)m;
+  pid_t a = fork_sleeper(), b = fork_sleeper();
+  int fa = pkt_pidfd(a), fb = pkt_pidfd(b);
+  PKT_ASSERT_OK(pk_group_adopt(g, a, -1));
+  PKT_ASSERT_OK(pk_group_adopt(g, 0, fb));
+  int *pids;
+  size_t np;
+  PKT_ASSERT_OK(pk_group_members(g, &pids, &np));
+  assert_int_equal(np, 2);
+  assert_true(has_pid(pids, np, a) && has_pid(pids, np, b));
+  pk_free(pids);
+  PKT_ASSERT_OK(pk_group_kill_all(g));
+  int st;
+  assert_int_equal(waitpid(a, &st, 0), a);
+  assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+  assert_int_equal(waitpid(b, &st, 0), b);
+  assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+  /* reaped: no such process, by pid or pidfd */
+  assert_int_equal(pk_group_adopt(g, 0, fb), PK_ESRCH);
+  close(fa);
+  close(fb);
+  /* exited but not reaped: a no-op */
+  pid_t z = fork();
+  if (z == 0)
+    _exit(0);
+  int fz = pkt_pidfd(z);
+  struct pollfd pf = {.fd = fz, .events = POLLIN};
+  assert_int_equal(poll(&pf, 1, 10000), 1);
+  PKT_ASSERT_OK(pk_group_adopt(g, z, -1));
+  assert_int_equal(waitpid(z, &st, 0), z);
+  close(fz);
+  assert_int_equal(pk_group_adopt(g, z, -1), PK_ESRCH);
+  assert_int_equal(pk_group_adopt(g, 0, -1), PK_EINVAL);
+}
+
 static void adopt_external(void **state) {
   (void)state;
-  pk_mechanism mechs[4];
-  int n = pkt_mechanisms(mechs);
-  for (int k = 0; k < n; k++) {
-    pkt_snapshot snap;
-    pkt_snapshot_take(&snap);
-    pk_group *g = group_new(mechs[k]);
-    pid_t a = fork_sleeper(), b = fork_sleeper();
-    int fa = pkt_pidfd(a), fb = pkt_pidfd(b);
-    PKT_ASSERT_OK(pk_group_adopt(g, a, -1));
-    PKT_ASSERT_OK(pk_group_adopt(g, 0, fb));
-    int *pids;
-    size_t np;
-    PKT_ASSERT_OK(pk_group_members(g, &pids, &np));
-    assert_int_equal(np, 2);
-    assert_true(has_pid(pids, np, a) && has_pid(pids, np, b));
-    pk_free(pids);
-    PKT_ASSERT_OK(pk_group_kill_all(g));
-    int st;
-    assert_int_equal(waitpid(a, &st, 0), a);
-    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-    assert_int_equal(waitpid(b, &st, 0), b);
-    assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
-    /* reaped: no such process, by pid or pidfd */
-    assert_int_equal(pk_group_adopt(g, 0, fb), PK_ESRCH);
-    close(fa);
-    close(fb);
-    /* exited but not reaped: a no-op */
-    pid_t z = fork();
-    if (z == 0)
-      _exit(0);
-    int fz = pkt_pidfd(z);
-    struct pollfd pf = {.fd = fz, .events = POLLIN};
-    assert_int_equal(poll(&pf, 1, 10000), 1);
-    PKT_ASSERT_OK(pk_group_adopt(g, z, -1));
-    assert_int_equal(waitpid(z, &st, 0), z);
-    close(fz);
-    assert_int_equal(pk_group_adopt(g, z, -1), PK_ESRCH);
-    assert_int_equal(pk_group_adopt(g, 0, -1), PK_EINVAL);
-    pk_group_free(g);
-    pkt_snapshot_check(&snap);
-  }
+  each_mechanism(adopt_external_in);
 }
 
 /* ---- stats, wait_any ---------------------------------------------------- */
 
+static void stats_scope_in(pk_mechanism m, pk_group *g) {
+  pk_result *res = NULL;
+  pk_cmd *c = pkt_fixture("burn", "200", NULL);
+  PKT_ASSERT_OK(pk_output(pk_group_runner(g), c, &res));
+  pk_cmd_free(c);
+  pk_group_stats st;
+  PKT_ASSERT_OK(pk_group_stats_get(g, &st));
+  print_message("%s: group stats active=%lld cpu=%lld us peak=%lld "
+                "oom=%lld; run cpu=%lld us (%s)\n",
+                pk_mechanism_name(m), (long long)st.active,
+                (long long)st.cpu_us, (long long)st.peak_memory,
+                (long long)st.oom_kills, (long long)pk_result_cpu_us(res),
+                pk_result_cpu_scope(res));
+  assert_int_equal(st.active, 0);
+  if (m == PK_MECH_CGROUP_V2) {
+    /* the run's leaf is gone; the group's own count kept its CPU */
+    assert_true(st.cpu_us >= 150000);
+    assert_true(pk_result_cpu_us(res) >= 150000);
+    assert_true(st.cpu_us >= pk_result_cpu_us(res));
+  } else {
+    assert_int_equal(st.cpu_us, -1);
+    assert_int_equal(st.peak_memory, -1);
+    assert_int_equal(st.oom_kills, -1);
+    assert_string_equal(pk_result_cpu_scope(res), "child");
+  }
+  /* memory.peak / memory.events exist only with the memory controller */
+  assert_true(st.peak_memory == -1 || st.peak_memory > 0);
+  pk_result_free(res);
+  assert_int_equal(pk_group_stats_get(g, NULL), PK_EINVAL);
+}
+
 static void stats_scope(void **state) {
   (void)state;
-  pk_mechanism mechs[4];
-  int n = pkt_mechanisms(mechs);
-  for (int k = 0; k < n; k++) {
-    pkt_snapshot snap;
-    pkt_snapshot_take(&snap);
-    pk_group *g = group_new(mechs[k]);
-    pk_result *res = NULL;
-    pk_cmd *c = pkt_fixture("burn", "200", NULL);
-    PKT_ASSERT_OK(pk_output(pk_group_runner(g), c, &res));
-    pk_cmd_free(c);
-    pk_group_stats st;
-    PKT_ASSERT_OK(pk_group_stats_get(g, &st));
-    print_message("%s: group stats active=%lld cpu=%lld us peak=%lld "
-                  "oom=%lld; run cpu=%lld us (%s)\n",
-                  pk_mechanism_name(mechs[k]), (long long)st.active,
-                  (long long)st.cpu_us, (long long)st.peak_memory,
-                  (long long)st.oom_kills, (long long)pk_result_cpu_us(res),
-                  pk_result_cpu_scope(res));
-    assert_int_equal(st.active, 0);
-    if (mechs[k] == PK_MECH_CGROUP_V2) {
-      /* the run's leaf is gone; the group's own count kept its CPU */
-      assert_true(st.cpu_us >= 150000);
-      assert_true(pk_result_cpu_us(res) >= 150000);
-      assert_true(st.cpu_us >= pk_result_cpu_us(res));
-    } else {
-      assert_int_equal(st.cpu_us, -1);
-      assert_int_equal(st.peak_memory, -1);
-      assert_int_equal(st.oom_kills, -1);
-      assert_string_equal(pk_result_cpu_scope(res), "child");
-    }
-    /* memory.peak / memory.events exist only with the memory controller */
-    assert_true(st.peak_memory == -1 || st.peak_memory > 0);
-    pk_result_free(res);
-    assert_int_equal(pk_group_stats_get(g, NULL), PK_EINVAL);
-    pk_group_free(g);
-    pkt_snapshot_check(&snap);
-  }
+  each_mechanism(stats_scope_in);
+}
+
+static void wait_any_first_in(pk_mechanism m, pk_group *g) {
+  (void)m;
+  pk_proc *p[2];
+  pk_cmd *c0 = pkt_fixture("sleep", "600", NULL);
+  pk_cmd *c1 = pkt_fixture("exit", "3", NULL);
+  PKT_ASSERT_OK(pk_start(pk_group_runner(g), c0, NULL, &p[0]));
+  PKT_ASSERT_OK(pk_start(pk_group_runner(g), c1, NULL, &p[1]));
+  pk_cmd_free(c0);
+  pk_cmd_free(c1);
+  size_t i = 99;
+  PKT_ASSERT_OK(pk_proc_wait_any(p, 2, -1, &i));
+  assert_int_equal(i, 1);
+  assert_int_equal(pk_result_code(pk_proc_result(p[1])), 3);
+  assert_false(pk_proc_done(p[0]));
+  /* the loser is still usable */
+  PKT_ASSERT_OK(pk_proc_kill(p[0], SIGKILL));
+  assert_int_equal(pk_proc_wait(p[0]), PK_ECANCELED);
+  assert_int_equal(pk_result_outcome(pk_proc_result(p[0])),
+                   PK_OUTCOME_CANCELLED);
+  assert_int_equal(pk_proc_wait_any(p, 0, 0, &i), PK_EINVAL);
+  pk_proc_free(p[0]);
+  pk_proc_free(p[1]);
 }
 
 static void wait_any_first(void **state) {
   (void)state;
-  pk_mechanism mechs[4];
-  int n = pkt_mechanisms(mechs);
-  for (int k = 0; k < n; k++) {
-    pkt_snapshot snap;
-    pkt_snapshot_take(&snap);
-    pk_group *g = group_new(mechs[k]);
-    pk_proc *p[2];
-    pk_cmd *c0 = pkt_fixture("sleep", "600", NULL);
-    pk_cmd *c1 = pkt_fixture("exit", "3", NULL);
-    PKT_ASSERT_OK(pk_start(pk_group_runner(g), c0, NULL, &p[0]));
-    PKT_ASSERT_OK(pk_start(pk_group_runner(g), c1, NULL, &p[1]));
-    pk_cmd_free(c0);
-    pk_cmd_free(c1);
-    size_t i = 99;
-    PKT_ASSERT_OK(pk_proc_wait_any(p, 2, -1, &i));
-    assert_int_equal(i, 1);
-    assert_int_equal(pk_result_code(pk_proc_result(p[1])), 3);
-    assert_false(pk_proc_done(p[0]));
-    /* the loser is still usable */
-    PKT_ASSERT_OK(pk_proc_kill(p[0], SIGKILL));
-    assert_int_equal(pk_proc_wait(p[0]), PK_ECANCELED);
-    assert_int_equal(pk_result_outcome(pk_proc_result(p[0])),
-                     PK_OUTCOME_CANCELLED);
-    assert_int_equal(pk_proc_wait_any(p, 0, 0, &i), PK_EINVAL);
-    pk_proc_free(p[0]);
-    pk_proc_free(p[1]);
-    pk_group_free(g);
-    pkt_snapshot_check(&snap);
-  }
+  each_mechanism(wait_any_first_in);
 }
 
 /* ---- setsid, options ---------------------------------------------------- */

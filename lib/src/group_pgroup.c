@@ -199,16 +199,7 @@ static bool escapee_live(const pk__group *g, int i) {
     struct pollfd pfd = {.fd = g->esc_fd[i], .events = POLLIN};
     return poll(&pfd, 1, 0) == 0;
   }
-  char path[64], buf[512];
-  snprintf(path, sizeof(path), "/proc/%d/stat", (int)g->esc_pid[i]);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return false;
-  ssize_t n = read(fd, buf, sizeof(buf) - 1);
-  close(fd);
-  buf[n > 0 ? n : 0] = '\0';
-  char *rp = strrchr(buf, ')');
-  return rp != NULL && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+  return pk__proc_running(g->esc_pid[i]);
 }
 
 static bool escapees_live(const pk__group *g) {

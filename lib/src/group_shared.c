@@ -374,16 +374,7 @@ static bool adopted_live(const member *m) {
     if (poll(&p, 1, 0) > 0)
       return false;
   }
-  char path[64], buf[512];
-  snprintf(path, sizeof(path), "/proc/%d/stat", (int)m->pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return false;
-  ssize_t n = read(fd, buf, sizeof(buf) - 1);
-  close(fd);
-  buf[n > 0 ? n : 0] = '\0';
-  char *rp = strrchr(buf, ')');
-  return rp != NULL && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
+  return pk__proc_running(m->pid);
 }
 
 /* Process groups: a tracked run or adopted process still runs. Locked. */
@@ -647,20 +638,6 @@ static pid_t pidfd_pid(int pidfd) {
   return p != NULL && sscanf(p + 5, "%ld", &v) == 1 ? (pid_t)v : 0;
 }
 
-/* 'Z' for a zombie, 0 when there is no such process. */
-static char proc_state(pid_t pid) {
-  char path[64], buf[512];
-  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return 0;
-  ssize_t n = read(fd, buf, sizeof(buf) - 1);
-  close(fd);
-  buf[n > 0 ? n : 0] = '\0';
-  char *rp = strrchr(buf, ')');
-  return rp != NULL && rp[1] == ' ' ? rp[2] : 0;
-}
-
 int pk_group_adopt(pk_group *g, int pid, int pidfd) {
   if (g == NULL || (pidfd < 0 && pid <= 0))
     return PK_EINVAL;
@@ -671,7 +648,7 @@ int pk_group_adopt(pk_group *g, int pid, int pidfd) {
     if (pid < 0)
       return PK_ESRCH;
   }
-  char st = proc_state(pid);
+  char st = pk__proc_state(pid);
   if (st == 0)
     return PK_ESRCH;
   if (st == 'Z' || st == 'X')
@@ -685,7 +662,7 @@ int pk_group_adopt(pk_group *g, int pid, int pidfd) {
       return rc;
     snprintf(val, sizeof(val), "%d", pid);
     rc = write_file(leaf.dirfd, "cgroup.procs", val);
-    if (rc == PK_ESRCH && proc_state(pid) == 'Z')
+    if (rc == PK_ESRCH && pk__proc_state(pid) == 'Z')
       rc = 0;
     /* The leaf stays (its process runs in it) until the group goes. */
     if (rc != 0)

@@ -6,6 +6,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -62,4 +64,22 @@ int pk__host_check(void) {
 
 int pk__map_uv_error(int rc) {
   return rc == UV_EMFILE || rc == UV_ENFILE ? PK_ELIMIT : rc;
+}
+
+char pk__proc_state(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return 0;
+  ssize_t n = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  buf[n > 0 ? n : 0] = '\0';
+  const char *rp = strrchr(buf, ')'); /* the name may hold ')' */
+  return rp != NULL && rp[1] == ' ' ? rp[2] : 0;
+}
+
+bool pk__proc_running(pid_t pid) {
+  char st = pk__proc_state(pid);
+  return st != 0 && st != 'Z' && st != 'X';
 }

@@ -140,4 +140,9 @@ uint64_t pk__now_ns(void);
 void pk__leader_add(pid_t pid);
 void pk__leader_remove(pid_t pid);
 
+/* The state letter of /proc/<pid>/stat ('R', 'S', 'T', 'Z'...), or 0
+ * when there is no such process; running: exists and is not a zombie. */
+char pk__proc_state(pid_t pid);
+bool pk__proc_running(pid_t pid);
+
 #endif

@@ -81,20 +81,6 @@ static bool is_guardian(pid_t pid) {
   return n > 0 && memmem(cmd, (size_t)n, want, (size_t)wlen) != NULL;
 }
 
-/* pid is running (not a zombie that only waits to be reaped). */
-static bool running(pid_t pid) {
-  char path[64], buf[512];
-  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return false;
-  ssize_t n = read(fd, buf, sizeof(buf) - 1);
-  close(fd);
-  buf[n > 0 ? n : 0] = '\0';
-  const char *rp = strrchr(buf, ')');
-  return rp != NULL && rp[1] == ' ' && rp[2] != 'Z' && rp[2] != 'X';
-}
-
 /* The children of pid (every thread's), appended to out (up to cap). */
 static size_t children_of(pid_t pid, pid_t *out, size_t n, size_t cap) {
   char path[64];
@@ -128,7 +114,7 @@ static int kill_subtree(pid_t root) {
   pid_t *q = pk__calloc(CAP, sizeof(pid_t));
   int killed = 0;
   if (q == NULL) {
-    killed = running(root) && kill(root, SIGKILL) == 0;
+    killed = pk__proc_running(root) && kill(root, SIGKILL) == 0;
   } else {
     size_t n = 0;
     q[n++] = root;
@@ -137,7 +123,7 @@ static int kill_subtree(pid_t root) {
       n = children_of(q[i], q, n, CAP);
     }
     for (size_t i = 0; i < n; i++) /* a zombie was dead already */
-      killed += running(q[i]) && kill(q[i], SIGKILL) == 0;
+      killed += pk__proc_running(q[i]) && kill(q[i], SIGKILL) == 0;
     pk__free(q);
   }
   /* ours to reap (we are its subreaper); bounded, should the kill not
