@@ -17,7 +17,8 @@
 # PK_SOURCE_DIR/...), the shared libraries of all of them (ldd) at the same
 # absolute paths, and an /etc with root, nobody and nogroup. /init only
 # mounts (proc, sysfs, devtmpfs, devpts, cgroup2 at /sys/fs/cgroup, tmpfs at
-# /tmp, /dev/shm and /run); it enables no cgroup controller. It runs each
+# /dev/shm and /run; /tmp is the initramfs's own, so a build directory under
+# /tmp stays visible); it enables no cgroup controller. It runs each
 # test with PK_IN_VM=1, stdin /dev/null, from the test's directory (as ctest
 # does), between
 #   === vm: begin TEST
@@ -377,7 +378,9 @@ must mount -t devtmpfs -o nosuid,mode=0755 devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
 must mount -t devpts -o nosuid,noexec,gid=5,mode=0620,ptmxmode=0666 devpts /dev/pts
 must mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /dev/shm
-must mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /tmp
+# /tmp stays the initramfs's own (writable, mode 1777): a tmpfs there
+# would hide a build directory that lives under /tmp (a CI clone in
+# mktemp -d, say).
 must mount -t tmpfs -o nosuid,nodev,mode=0755 tmpfs /run
 must mount -t cgroup2 -o nosuid,nodev,noexec cgroup2 /sys/fs/cgroup
 [ -e /dev/fd ] || ln -s /proc/self/fd /dev/fd
