@@ -11,7 +11,9 @@
 #include <math.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -796,6 +798,107 @@ static void thousand_in_one_group(void **state) {
   }
 }
 
+/* Without cgroup.kill (the freeze + SIGKILL fallback) kill_all leaves
+ * the group usable: not frozen, so the next start runs (a start into a
+ * frozen leaf would hang in the spawner). */
+static void kill_all_fallback_thaws(void **state) {
+  (void)state;
+  if (pk_mechanism_available(PK_MECH_CGROUP_V2) != 0) {
+    print_message("cgroup_v2 unavailable here: nothing to check\n");
+    return;
+  }
+  pkt_snapshot snap;
+  pkt_snapshot_take(&snap);
+  pk_group_opts o;
+  pk_group_opts_init(&o);
+  o.mechanism = PK_MECH_CGROUP_V2;
+  o.disable = PK_NO_CGROUP_KILL;
+  pk_group *g = NULL;
+  PKT_ASSERT_OK(pk_group_new(&o, &g, NULL));
+  pk_cmd *c = pkt_fixture("sleep", "600", NULL);
+  pk_proc *p = NULL;
+  PKT_ASSERT_OK(pk_start(pk_group_runner(g), c, NULL, &p));
+  pk_cmd_free(c);
+  PKT_ASSERT_OK(pk_group_kill_all(g));
+  PKT_ASSERT_OK(pk_proc_wait(p));
+  pk_proc_free(p);
+  pk_result *res = NULL;
+  c = pkt_fixture("echo", "thawed", NULL);
+  PKT_ASSERT_OK(pk_cmd_set_timeout(c, 60000, 0, SIGKILL));
+  PKT_ASSERT_OK(pk_output(pk_group_runner(g), c, &res));
+  assert_int_equal(pk_result_outcome(res), PK_OUTCOME_EXITED);
+  assert_string_equal(pk_result_stdout(res, NULL), "thawed\n");
+  pk_result_free(res);
+  pk_cmd_free(c);
+  pk_group_free(g);
+  pkt_snapshot_check(&snap);
+}
+
+/* A suspend from another thread while starts are under way: once it
+ * returns, every run that was spawned is frozen (stopped), and every
+ * later one waits for the resume; nothing runs in a suspended group. */
+typedef struct racer {
+  pk_group *g;
+  pk_proc *p[30];
+  atomic_int n;
+} racer;
+
+static void *start_many(void *arg) {
+  racer *r = arg;
+  for (int i = 0; i < 30; i++) {
+    pk_cmd *c = pkt_fixture("burn", "60000", NULL);
+    int rc = pk_start(pk_group_runner(r->g), c, NULL, &r->p[i]);
+    pk_cmd_free(c);
+    if (rc != 0)
+      break;
+    atomic_store(&r->n, i + 1);
+  }
+  return NULL;
+}
+
+static void suspend_races_starts_in(pk_mechanism m, pk_group *g) {
+  racer r = {.g = g};
+  atomic_init(&r.n, 0);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, start_many, &r), 0);
+  /* suspend in the middle of the starts (after a few are spawned) */
+  while (atomic_load(&r.n) < 5)
+    sched_yield();
+  PKT_ASSERT_OK(pk_group_suspend(g));
+  pthread_join(t, NULL);
+  assert_int_equal(atomic_load(&r.n), 30);
+  int spawned = 0;
+  for (int i = 0; i < 30; i++) {
+    int pid = pk_proc_pid(r.p[i]);
+    if (pid <= 0)
+      continue; /* deferred: waits for the resume */
+    spawned++;
+    uint64_t end = pkt_now_ms() + 10000;
+    while (m == PK_MECH_PROCESS_GROUP && pkt_proc_state(pid) != 'T' &&
+           pkt_now_ms() < end)
+      poll(NULL, 0, 2);
+    int64_t t0 = pkt_cpu_ticks(pid);
+    poll(NULL, 0, 30);
+    if (pkt_cpu_ticks(pid) != t0)
+      fail_msg("run %d (pid %d) burns CPU in a suspended group", i, pid);
+  }
+  print_message("%s: %d of 30 runs spawned before the suspend, the rest "
+                "deferred\n",
+                pk_mechanism_name(m), spawned);
+  PKT_ASSERT_OK(pk_group_resume(g));
+  PKT_ASSERT_OK(pk_group_kill_all(g));
+  assert_true(spawned >= 5);
+  for (int i = 0; i < 30; i++) {
+    PKT_ASSERT_OK(pk_proc_wait(r.p[i]));
+    pk_proc_free(r.p[i]);
+  }
+}
+
+static void suspend_races_starts(void **state) {
+  (void)state;
+  each_mechanism(suspend_races_starts_in);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(option_errors),
@@ -815,6 +918,8 @@ int main(void) {
       cmocka_unit_test(setsid_stays_contained),
       cmocka_unit_test(zombie_probes_until_reaped),
       cmocka_unit_test(thousand_in_one_group),
+      cmocka_unit_test(kill_all_fallback_thaws),
+      cmocka_unit_test(suspend_races_starts),
   };
   return cmocka_run_group_tests(tests, pkt_setup, NULL);
 }

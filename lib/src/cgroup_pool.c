@@ -235,7 +235,10 @@ bool pk__pool_give_back(pk__group *g) {
 }
 
 void pk__pool_drain(void) {
-  if (pthread_mutex_trylock(&pool.mu) != 0)
+  struct timespec soon; /* exit must not hang on a stuck lock */
+  clock_gettime(CLOCK_REALTIME, &soon);
+  soon.tv_sec += 1;
+  if (pthread_mutex_timedlock(&pool.mu, &soon) != 0)
     return;
   if (pool.pid == getpid()) {
     pool.stop = true;

@@ -181,8 +181,17 @@ int pk__grp_leaf(pk_group *g, pk__group *leaf, char **msg);
 void pk__grp_track(pk_group *g, const void *key, pid_t pid);
 void pk__grp_untrack(pk_group *g, const void *key);
 bool pk__grp_suspended(pk_group *g);
-/* Queue w (its async initialised) if the group is suspended: true. */
+/* A start may go ahead (true: counted as under way, pk__grp_leave when
+ * spawned or failed), or the group is suspended (false). */
+bool pk__grp_enter(pk_group *g);
+/* Queue w (its async initialised) if the group is suspended: true; else
+ * counted as under way as by pk__grp_enter: false. */
 bool pk__grp_defer(pk_group *g, pk__grp_wait *w);
+void pk__grp_leave(pk_group *g);
+/* A woken start's loop: PK__GW_KILL (end it unstarted), PK__GW_WAIT
+ * (suspended again: keep waiting), or PK__GW_RESUME (go ahead, counted
+ * as under way: pk__grp_leave after the spawn). */
+int pk__grp_woken(pk_group *g, pk__grp_wait *w);
 void pk__grp_undefer(pk_group *g, pk__grp_wait *w);
 
 #endif

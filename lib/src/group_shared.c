@@ -39,6 +39,8 @@ struct pk_group {
   member *m;
   size_t nm, cap;
   pk__grp_wait *waiting; /* runs whose start waits for a resume */
+  int starting;          /* spawns under way: a suspend waits for them */
+  pthread_cond_t started;
 };
 
 void pk_group_opts_init(pk_group_opts *o) {
@@ -170,6 +172,7 @@ static void group_release(pk_group *g) {
       close(g->m[i].pidfd);
   pk__free(g->m);
   pk__real_runner_group_free(g->runner);
+  pthread_cond_destroy(&g->started);
   pthread_mutex_destroy(&g->mu);
   pk__free(g);
 }
@@ -226,6 +229,7 @@ int pk_group_new(const pk_group_opts *opts, pk_group **out, char **errmsg) {
   g->mech = mech;
   atomic_init(&g->refs, 1);
   pthread_mutex_init(&g->mu, NULL);
+  pthread_cond_init(&g->started, NULL);
   g->cg.dirfd = g->cg.eventsfd = -1;
   g->cg.mech = mech;
   g->cg.disable = o.disable;
@@ -329,6 +333,14 @@ bool pk__grp_suspended(pk_group *g) {
   return s;
 }
 
+bool pk__grp_enter(pk_group *g) {
+  pthread_mutex_lock(&g->mu);
+  bool go = !g->suspended;
+  g->starting += go;
+  pthread_mutex_unlock(&g->mu);
+  return go;
+}
+
 bool pk__grp_defer(pk_group *g, pk__grp_wait *w) {
   pthread_mutex_lock(&g->mu);
   bool s = g->suspended;
@@ -337,9 +349,18 @@ bool pk__grp_defer(pk_group *g, pk__grp_wait *w) {
     w->next = g->waiting;
     g->waiting = w;
     w->queued = true;
+  } else {
+    g->starting++;
   }
   pthread_mutex_unlock(&g->mu);
   return s;
+}
+
+void pk__grp_leave(pk_group *g) {
+  pthread_mutex_lock(&g->mu);
+  if (--g->starting == 0)
+    pthread_cond_broadcast(&g->started);
+  pthread_mutex_unlock(&g->mu);
 }
 
 void pk__grp_undefer(pk_group *g, pk__grp_wait *w) {
@@ -354,15 +375,44 @@ void pk__grp_undefer(pk_group *g, pk__grp_wait *w) {
   pthread_mutex_unlock(&g->mu);
 }
 
-/* Wake every waiting start with state (resume or kill). Locked. */
+/* Wake the waiting starts (locked). Resume: each goes ahead when its
+ * loop gets to it (pk__grp_woken), staying listed until then so that a
+ * kill meanwhile still reaches it. Kill: every one ends unstarted. */
 static void wake_waiting(pk_group *g, int state) {
   for (pk__grp_wait *w = g->waiting, *next; w != NULL; w = next) {
     next = w->next;
-    w->queued = false;
-    atomic_store(&w->state, state);
+    if (state == PK__GW_KILL) {
+      w->queued = false;
+      atomic_store(&w->state, PK__GW_KILL);
+    } else if (atomic_load(&w->state) == PK__GW_WAIT) {
+      atomic_store(&w->state, PK__GW_RESUME);
+    } else {
+      continue;
+    }
     uv_async_send(&w->async);
   }
-  g->waiting = NULL;
+  if (state == PK__GW_KILL)
+    g->waiting = NULL;
+}
+
+int pk__grp_woken(pk_group *g, pk__grp_wait *w) {
+  pthread_mutex_lock(&g->mu);
+  int st = atomic_load(&w->state);
+  if (st == PK__GW_RESUME && g->suspended) {
+    atomic_store(&w->state, PK__GW_WAIT); /* suspended again: wait on */
+    st = PK__GW_WAIT;
+  } else if (st == PK__GW_RESUME) {
+    for (pk__grp_wait **pp = &g->waiting; *pp != NULL; pp = &(*pp)->next) {
+      if (*pp == w) {
+        *pp = w->next;
+        break;
+      }
+    }
+    w->queued = false;
+    g->starting++; /* under way: a kill or suspend waits for the spawn */
+  }
+  pthread_mutex_unlock(&g->mu);
+  return st;
 }
 
 /* ------------------------------------------------------------ liveness */
@@ -449,13 +499,25 @@ static int pgroup_send(pk_group *g, int sig, size_t *sent) {
 static int kill_tree(pk_group *g, bool wait) {
   pthread_mutex_lock(&g->mu);
   wake_waiting(g, PK__GW_KILL);
+  while (g->starting > 0) /* a spawn under way is killed with the rest */
+    pthread_cond_wait(&g->started, &g->mu);
   pthread_mutex_unlock(&g->mu);
   if (g->mech == PK_MECH_CGROUP_V2) {
+    int rc;
     if (!wait) {
-      int rc = pk__cgroup_signal(&g->cg, SIGKILL);
-      return rc == PK_ESRCH ? 0 : rc;
+      rc = pk__cgroup_signal(&g->cg, SIGKILL);
+      rc = rc == PK_ESRCH ? 0 : rc;
+    } else {
+      rc = pk__cgroup_kill_all(&g->cg, PK__GROUP_KILL_MS);
     }
-    return pk__cgroup_kill_all(&g->cg, PK__GROUP_KILL_MS);
+    /* Without cgroup.kill the kill freezes the tree first; the group
+     * stays usable, so it is thawed again unless suspended on purpose
+     * (a start into a frozen leaf would hang in the spawner). */
+    pthread_mutex_lock(&g->mu);
+    if (!g->suspended)
+      write_file(g->cg.dirfd, "cgroup.freeze", "0");
+    pthread_mutex_unlock(&g->mu);
+    return rc;
   }
   int rc = pgroup_send(g, SIGKILL, NULL);
   if (wait && !wait_empty(g, PK__GROUP_KILL_MS))
@@ -566,7 +628,9 @@ int pk_group_suspend(pk_group *g) {
   if (g == NULL)
     return PK_EINVAL;
   pthread_mutex_lock(&g->mu);
-  g->suspended = true; /* before freezing: a start now waits */
+  g->suspended = true;    /* before freezing: a start now waits */
+  while (g->starting > 0) /* and one under way finishes its spawn first */
+    pthread_cond_wait(&g->started, &g->mu);
   pthread_mutex_unlock(&g->mu);
   if (g->mech == PK_MECH_CGROUP_V2)
     return cgroup_freeze(g, true);

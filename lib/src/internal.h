@@ -139,6 +139,9 @@ uint64_t pk__now_ns(void);
  * subreaper sweep never touches. */
 void pk__leader_add(pid_t pid);
 void pk__leader_remove(pid_t pid);
+/* Around a spawn until its child is added (the sweep waits meanwhile). */
+void pk__leader_spawn_begin(void);
+void pk__leader_spawn_end(void);
 
 /* The state letter of /proc/<pid>/stat ('R', 'S', 'T', 'Z'...), or 0
  * when there is no such process; running: exists and is not a zombie. */

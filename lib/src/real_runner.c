@@ -140,6 +140,7 @@ static void set_status(real_exec *e, bool exited, int value) {
 static void status_taken(real_exec *e) {
   int st;
   e->reaped = true;
+  pk__leader_remove(e->base.pid);
   if (pk__pidfd_exit_status(e->pidfd, &st) == 0) {
     set_status(e, WIFEXITED(st),
                WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
@@ -672,7 +673,11 @@ static int spawn_into(real_exec *e, const pk_cmd *cmd, fdplan *f,
   pk__spawn_plan plan;
   build_plan(e, cmd, path, argv, envp, f, &plan);
   pk__spawn_out so;
+  pk__leader_spawn_begin();
   rc = pk__spawn(&plan, &so);
+  if (rc == 0)
+    pk__leader_add(so.pid);
+  pk__leader_spawn_end();
   if (rc != 0) {
     spawn_message(cmd, &so, rc, fail, msg);
     fdplan_close(f, true);
@@ -684,7 +689,6 @@ static int spawn_into(real_exec *e, const pk_cmd *cmd, fdplan *f,
   pk__group_set_leader(&e->group, so.pid);
   if (e->grp != NULL)
     pk__grp_track(e->grp, e, so.pid);
-  pk__leader_add(so.pid);
   pk__fg_started(&e->fg, so.pid);
   fdplan_close(f, false);
 out:
@@ -812,19 +816,20 @@ static void on_group_woken(uv_async_t *a) {
   real_exec *e = a->data;
   if (!e->deferred || e->finished)
     return;
-  if (atomic_load(&e->wait.state) == PK__GW_KILL) {
+  int st = pk__grp_woken(e->grp, &e->wait);
+  if (st == PK__GW_KILL) {
     end_deferred(e);
     return;
   }
-  if (atomic_load(&e->wait.state) == PK__GW_WAIT ||
-      pk__grp_defer(e->grp, &e->wait))
-    return; /* suspended again before we got here */
+  if (st == PK__GW_WAIT)
+    return; /* not resumed, or suspended again before we got here */
   e->deferred = false;
   close_handle(e, &e->wait.async);
   char *msg = NULL;
   pk_exit_info info;
   memset(&info, 0, sizeof(info));
   int rc = launch(e, false, &info, &msg);
+  pk__grp_leave(e->grp); /* counted by pk__grp_woken */
   if (rc != 0) {
     fail_message(rc, msg, &info);
     info.error = rc;
@@ -839,19 +844,22 @@ static void on_group_woken(uv_async_t *a) {
       pk__group_signal(&e->group, sig, true);
 }
 
-/* A group's start while it is suspended waits for the resume. */
-static bool defer_start(real_exec *e) {
-  if (e->grp == NULL || !pk__grp_suspended(e->grp))
-    return false;
+/* A group's start while it is suspended waits for the resume: 1
+ * (deferred), 0 (start now: counted as under way, so a suspend waits for
+ * the spawn), or a PK error (no way to wait: never spawn into a frozen
+ * group, whose child would freeze inside the spawner). */
+static int defer_start(real_exec *e) {
+  if (e->grp == NULL || pk__grp_enter(e->grp))
+    return 0;
   if (uv_async_init(e->loop, &e->wait.async, on_group_woken) != 0)
-    return false; /* starts now; the freeze then catches the child */
+    return PK_ELIMIT;
   e->wait.async.data = e;
   if (pk__grp_defer(e->grp, &e->wait)) {
     e->deferred = true;
-    return true;
+    return 1;
   }
   close_handle(e, &e->wait.async);
-  return false;
+  return 0;
 }
 
 static int real_start(pk_runner *self, const pk_cmd *cmd, uv_loop_t *loop,
@@ -887,11 +895,20 @@ static int real_start(pk_runner *self, const pk_cmd *cmd, uv_loop_t *loop,
   e->mech = mech;
   if ((e->grp = rr->grp) != NULL)
     pk__grp_ref(e->grp);
-  if (defer_start(e)) {
+  int rc = defer_start(e);
+  if (rc == 1) {
     *out = &e->base;
     return 0;
   }
-  int rc = launch(e, rr->opts.kill_on_owner_death, fail, &msg);
+  if (rc == 0) {
+    rc = launch(e, rr->opts.kill_on_owner_death, fail, &msg);
+    if (e->grp != NULL)
+      pk__grp_leave(e->grp);
+  } else {
+    msg = pk__sprintf("%s: cannot wait for the suspended group's resume (no "
+                      "descriptor for an event)",
+                      cmd->program);
+  }
   if (rc != 0) {
     fail_message(rc, msg, fail);
     fail->mechanism = mech;
@@ -952,7 +969,7 @@ static int real_pause(pk_exec *base, bool on) {
     if (rc != 0)
       return PK_EIO;
   }
-  if (on)
+  if (on && e->base.pid > 0)  /* (a never-started run's end is on it) */
     uv_timer_stop(&e->drain); /* a slow consumer is not a held pipe */
   else
     finish_when_done(e, false);

@@ -21,6 +21,13 @@
 #define PK__ORPHAN_ROUNDS 200
 
 static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+/* Held shared by each spawn until its child is registered, exclusive by
+ * the sweep while it lists the orphans: a child just spawned is never
+ * taken for one. */
+static pthread_rwlock_t spawn_lk = PTHREAD_RWLOCK_INITIALIZER;
+
+void pk__leader_spawn_begin(void) { pthread_rwlock_rdlock(&spawn_lk); }
+void pk__leader_spawn_end(void) { pthread_rwlock_unlock(&spawn_lk); }
 static pid_t *reg;
 static size_t nreg, reg_cap;
 
@@ -139,20 +146,31 @@ int pk_subreaper_kill_orphans(int *killed) {
   if (!pk_subreaper_enabled())
     return PK_EINVAL;
   int total = 0;
-  pid_t kids[1024];
+  enum { CAP = 1024 };
+  pid_t kids[CAP], tried[CAP];
+  size_t ntried = 0;
   /* The descendants of a killed orphan come to us in turn: go round
-   * until no orphan is left. */
+   * until no new orphan is left (one that could not be killed, EPERM or
+   * stuck, is tried once, not again every round). */
   for (int round = 0; round < PK__ORPHAN_ROUNDS; round++) {
-    size_t n = children_of(getpid(), kids, 0, 1024);
-    int found = 0;
+    pthread_rwlock_wrlock(&spawn_lk);
+    size_t n = children_of(getpid(), kids, 0, CAP);
+    size_t m = 0;
     for (size_t i = 0; i < n; i++) {
-      if (is_leader(kids[i]) || is_guardian(kids[i]))
-        continue;
-      found++;
+      bool seen = false;
+      for (size_t j = 0; j < ntried && !seen; j++)
+        seen = tried[j] == kids[i];
+      if (!seen && !is_leader(kids[i]) && !is_guardian(kids[i]))
+        kids[m++] = kids[i];
+    }
+    pthread_rwlock_unlock(&spawn_lk);
+    if (m == 0)
+      break;
+    for (size_t i = 0; i < m; i++) {
+      if (ntried < CAP)
+        tried[ntried++] = kids[i];
       total += kill_subtree(kids[i]);
     }
-    if (found == 0)
-      break;
   }
   if (killed != NULL)
     *killed = total;
