@@ -283,11 +283,45 @@ pk_cmd *pkt_fixture_copy_cmd(const pkt_fixture_copy *c, const char *mode, ...) {
   return cmd;
 }
 
+/* Copies not removed yet: a test that fails (cmocka leaves it at the
+ * failed assertion) never reaches its remove, so the process removes
+ * what is left when it exits. */
+static char copies[8][64];
+static pid_t copies_pid;
+
+static void copies_at_exit(void) {
+  if (getpid() != copies_pid)
+    return; /* a forked child: the copies are its parent's */
+  for (int i = 0; i < 8; i++) {
+    if (copies[i][0] == '\0')
+      continue;
+    char path[96];
+    snprintf(path, sizeof(path), "%s/pk-fixture", copies[i]);
+    unlink(path);
+    rmdir(copies[i]);
+  }
+}
+
+static void copies_note(const char *dir, bool add) {
+  if (copies_pid != getpid()) {
+    copies_pid = getpid();
+    memset(copies, 0, sizeof(copies));
+    atexit(copies_at_exit);
+  }
+  for (int i = 0; i < 8; i++) {
+    if (add ? copies[i][0] == '\0' : strcmp(copies[i], dir) == 0) {
+      snprintf(copies[i], sizeof(copies[i]), "%s", add ? dir : "");
+      return;
+    }
+  }
+}
+
 /* /tmp itself, not $TMPDIR: that may be private to us as well. */
 void pkt_fixture_copy_make(pkt_fixture_copy *c) {
   strcpy(c->dir, "/tmp/pk-fixture-XXXXXX");
   if (mkdtemp(c->dir) == NULL)
     fail_msg("mkdtemp %s: %s", c->dir, strerror(errno));
+  copies_note(c->dir, true);
   assert_int_equal(chmod(c->dir, 0755), 0); /* mkdtemp made it 0700 */
   snprintf(c->path, sizeof(c->path), "%s/pk-fixture", c->dir);
   int in = open(PK_FIXTURE, O_RDONLY | O_CLOEXEC);
@@ -308,6 +342,7 @@ void pkt_fixture_copy_make(pkt_fixture_copy *c) {
 }
 
 void pkt_fixture_copy_remove(pkt_fixture_copy *c) {
+  copies_note(c->dir, false);
   if (unlink(c->path) != 0)
     fail_msg("unlink %s: %s", c->path, strerror(errno));
   if (rmdir(c->dir) != 0)
