@@ -172,6 +172,27 @@ char pkt_proc_state(pid_t pid) {
   return rp != NULL && rp[1] == ' ' ? rp[2] : 0;
 }
 
+char pkt_wait_state(pid_t pid, char st, int ms) {
+  uint64_t end = pkt_now_ms() + (uint64_t)ms;
+  while (pkt_proc_state(pid) != st && pkt_now_ms() < end)
+    poll(NULL, 0, 2);
+  return pkt_proc_state(pid);
+}
+
+pk_group *pkt_group(pk_mechanism m) {
+  pk_group_opts o;
+  pk_group_opts_init(&o);
+  o.mechanism = m;
+  pk_group *g = NULL;
+  char *msg = NULL;
+  int rc = pk_group_new(&o, &g, &msg);
+  if (rc != 0)
+    fail_msg("pk_group_new(%s): %s: %s", pk_mechanism_name(m), pk_err_name(rc),
+             msg ? msg : "");
+  assert_int_equal(pk_group_mechanism(g), m);
+  return g;
+}
+
 int64_t pkt_cpu_ticks(pid_t pid) {
   char path[64], buf[1024];
   snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);

@@ -44,6 +44,12 @@ int pkt_count_cgroups(void);
  * helper thread) is settled; how many ready leaves it holds (each is a
  * cgroup directory and two fds). pkt_snapshot_* call it themselves. */
 int pkt_pool_settle(void);
+/* Wait (at most ms) until pid is in state st ('T', 'Z'...); the state
+ * it is in at the end (SIGSTOP and exits take effect asynchronously). */
+char pkt_wait_state(pid_t pid, char st, int ms);
+/* A shared group of mechanism m with default options (fails the test,
+ * naming the reason, when it cannot be made). */
+pk_group *pkt_group(pk_mechanism m);
 /* CPU time (utime + stime, clock ticks) of pid so far, or -1. */
 int64_t pkt_cpu_ticks(pid_t pid);
 /* True if pid is alive and not a zombie. */

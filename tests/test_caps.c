@@ -174,15 +174,6 @@ static void contain_before_exec(pk_mechanism m,
 
 /* ------------------------------------------------ groups: helpers */
 
-static pk_group *group_of(pk_mechanism m) {
-  pk_group_opts o;
-  pk_group_opts_init(&o);
-  o.mechanism = m;
-  pk_group *g = NULL;
-  PKT_ASSERT_OK(pk_group_new(&o, &g, NULL));
-  return g;
-}
-
 /* Start cmd in g with its "pid N" lines collected; drive until want. */
 static pk_proc *start_collect(pk_group *g, pk_cmd *cmd, pids *ps, int want) {
   pk_start_opts so = {.on_line = collect, .data = ps};
@@ -247,7 +238,7 @@ static void cgroup_escape(void) {
 static void graceful_shutdown(pk_mechanism m) {
   pkt_snapshot snap;
   pkt_snapshot_take(&snap);
-  pk_group *g = group_of(m);
+  pk_group *g = pkt_group(m);
   pk_start_opts so = {0};
   pk_proc *p = NULL;
   pk_cmd *c = pkt_fixture("handle-term", "600", NULL);
@@ -273,7 +264,7 @@ static void graceful_shutdown(pk_mechanism m) {
 static void adopt_cell(pk_mechanism m, pk_support level) {
   pkt_snapshot snap;
   pkt_snapshot_take(&snap);
-  pk_group *g = group_of(m);
+  pk_group *g = pkt_group(m);
   int go[2], back[2];
   assert_int_equal(pipe2(go, O_CLOEXEC), 0);
   assert_int_equal(pipe2(back, O_CLOEXEC), 0);
@@ -329,23 +320,21 @@ static void adopt_cell(pk_mechanism m, pk_support level) {
 static void suspend_cell(pk_mechanism m) {
   pkt_snapshot snap;
   pkt_snapshot_take(&snap);
-  pk_group *g = group_of(m);
+  pk_group *g = pkt_group(m);
   pk_cmd *c = pkt_fixture("burn", "60000", NULL);
   pk_proc *p = NULL;
   PKT_ASSERT_OK(pk_start(pk_group_runner(g), c, NULL, &p));
   pk_cmd_free(c);
   int pid = pk_proc_pid(p);
   PKT_ASSERT_OK(pk_group_suspend(g));
-  uint64_t end = pkt_now_ms() + 10000;
-  while (m == PK_MECH_PROCESS_GROUP && pkt_proc_state(pid) != 'T' &&
-         pkt_now_ms() < end)
-    poll(NULL, 0, 5);
+  if (m == PK_MECH_PROCESS_GROUP)
+    pkt_wait_state(pid, 'T', 10000);
   int64_t t0 = pkt_cpu_ticks(pid);
   poll(NULL, 0, 200);
   assert_int_equal(pkt_cpu_ticks(pid), t0);
   PKT_ASSERT_OK(pk_group_resume(g));
   /* running again: it burns CPU (event: the tick count moves) */
-  end = pkt_now_ms() + 30000;
+  uint64_t end = pkt_now_ms() + 30000;
   while (pkt_cpu_ticks(pid) == t0 && pkt_now_ms() < end)
     poll(NULL, 0, 10);
   assert_true(pkt_cpu_ticks(pid) > t0);
@@ -357,7 +346,7 @@ static void suspend_cell(pk_mechanism m) {
 static void members_cell(pk_mechanism m, pk_support level) {
   pkt_snapshot snap;
   pkt_snapshot_take(&snap);
-  pk_group *g = group_of(m);
+  pk_group *g = pkt_group(m);
   pids ps = {.n = 0};
   pk_proc *p = start_collect(g, pkt_fixture("tree", "1", "2", NULL), &ps, 3);
   int *mem;
@@ -376,7 +365,7 @@ static void members_cell(pk_mechanism m, pk_support level) {
 static void stats_cell(pk_mechanism m, pk_capability c, pk_support level) {
   pkt_snapshot snap;
   pkt_snapshot_take(&snap);
-  pk_group *g = group_of(m);
+  pk_group *g = pkt_group(m);
   pk_result *res = NULL;
   pk_cmd *cmd = pkt_fixture("burn", "200", NULL);
   PKT_ASSERT_OK(pk_output(pk_group_runner(g), cmd, &res));
@@ -523,7 +512,7 @@ static void inherit_env_cell(pk_mechanism m) {
 static void setsid_cell(pk_mechanism m) {
   pkt_snapshot snap;
   pkt_snapshot_take(&snap);
-  pk_group *g = group_of(m);
+  pk_group *g = pkt_group(m);
   pk_cmd *cmd = pkt_fixture("tree", "1", "2", NULL);
   PKT_ASSERT_OK(pk_cmd_set_setsid(cmd, true));
   pids ps = {.n = 0};

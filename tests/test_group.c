@@ -23,20 +23,6 @@
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static pk_group *group_new(pk_mechanism m) {
-  pk_group_opts o;
-  pk_group_opts_init(&o);
-  o.mechanism = m;
-  pk_group *g = NULL;
-  char *msg = NULL;
-  int rc = pk_group_new(&o, &g, &msg);
-  if (rc != 0)
-    fail_msg("pk_group_new(%s): %s: %s", pk_mechanism_name(m), pk_err_name(rc),
-             msg ? msg : "");
-  assert_int_equal(pk_group_mechanism(g), m);
-  return g;
-}
-
 /* Run body once per mechanism available here, each with a fresh group
  * of that mechanism (freed after it), checking that nothing is left. */
 static void each_mechanism(void (*body)(pk_mechanism m, pk_group *g)) {
@@ -45,7 +31,7 @@ static void each_mechanism(void (*body)(pk_mechanism m, pk_group *g)) {
   for (int k = 0; k < n; k++) {
     pkt_snapshot snap;
     pkt_snapshot_take(&snap);
-    pk_group *g = group_new(mechs[k]);
+    pk_group *g = pkt_group(mechs[k]);
     body(mechs[k], g);
     pk_group_free(g);
     pkt_snapshot_check(&snap);
@@ -110,7 +96,7 @@ static void free_kills_every_tree(void **state) {
   for (int k = 0; k < n; k++) {
     pkt_snapshot snap;
     pkt_snapshot_take(&snap);
-    pk_group *g = group_new(mechs[k]);
+    pk_group *g = pkt_group(mechs[k]);
     seen a = {0}, b = {0};
     pk_proc *pa = start(g, pkt_fixture("tree", "2", "3", NULL), &a);
     pk_proc *pb = start(g, pkt_fixture("tree", "1", "2", NULL), &b);
@@ -175,7 +161,7 @@ static void release_one_run(void **state) {
   for (int k = 0; k < n; k++) {
     pkt_snapshot snap;
     pkt_snapshot_take(&snap);
-    pk_group *g = group_new(mechs[k]);
+    pk_group *g = pkt_group(mechs[k]);
     seen a = {0}, b = {0};
     pk_proc *pa = start(g, pkt_fixture("tree", "1", "2", NULL), &a);
     pk_proc *pb = start(g, pkt_fixture("tree", "1", "2", NULL), &b);
@@ -330,10 +316,7 @@ static void suspend_resume_in(pk_mechanism m, pk_group *g) {
   assert_true(pk_group_suspended(g));
   if (m == PK_MECH_PROCESS_GROUP) {
     /* SIGSTOP takes effect asynchronously: wait for the state */
-    uint64_t end = pkt_now_ms() + 10000;
-    while (pkt_proc_state(pid) != 'T' && pkt_now_ms() < end)
-      poll(NULL, 0, 5);
-    assert_int_equal(pkt_proc_state(pid), 'T');
+    assert_int_equal(pkt_wait_state(pid, 'T', 10000), 'T');
   }
   int64_t t0 = pkt_cpu_ticks(pid);
   poll(NULL, 0, 300);
@@ -605,7 +588,7 @@ static void setsid_stays_contained(void **state) {
   for (int k = 0; k < n; k++) {
     pkt_snapshot snap;
     pkt_snapshot_take(&snap);
-    pk_group *g = group_new(mechs[k]);
+    pk_group *g = pkt_group(mechs[k]);
     pk_cmd *c = pkt_fixture("tree", "1", "2", NULL);
     PKT_ASSERT_OK(pk_cmd_set_setsid(c, true));
     seen a = {0};
@@ -701,16 +684,13 @@ static void zombie_probes_until_reaped(void **state) {
   (void)state;
   pkt_snapshot snap;
   pkt_snapshot_take(&snap);
-  pk_group *g = group_new(PK_MECH_PROCESS_GROUP);
+  pk_group *g = pkt_group(PK_MECH_PROCESS_GROUP);
   pk_cmd *c = pkt_fixture("exit", "0", NULL);
   pk_proc *p = NULL;
   PKT_ASSERT_OK(pk_start(pk_group_runner(g), c, NULL, &p));
   pk_cmd_free(c);
   int pid = pk_proc_pid(p);
-  uint64_t end = pkt_now_ms() + 10000;
-  while (pkt_proc_state(pid) != 'Z' && pkt_now_ms() < end)
-    poll(NULL, 0, 2);
-  assert_int_equal(pkt_proc_state(pid), 'Z');
+  assert_int_equal(pkt_wait_state(pid, 'Z', 10000), 'Z');
   assert_int_equal(killpg(pid, 0), 0); /* the caveat itself */
   PKT_ASSERT_OK(pk_group_signal(g, 0));
   int *pids;
@@ -757,7 +737,7 @@ static void thousand_in_one_group(void **state) {
   for (int k = 0; k < nm; k++) {
     pkt_snapshot snap;
     pkt_snapshot_take(&snap);
-    pk_group *g = group_new(mechs[k]);
+    pk_group *g = pkt_group(mechs[k]);
     static many m;
     m.n = 0;
     pk_proc *p[10];
@@ -873,10 +853,8 @@ static void suspend_races_starts_in(pk_mechanism m, pk_group *g) {
     if (pid <= 0)
       continue; /* deferred: waits for the resume */
     spawned++;
-    uint64_t end = pkt_now_ms() + 10000;
-    while (m == PK_MECH_PROCESS_GROUP && pkt_proc_state(pid) != 'T' &&
-           pkt_now_ms() < end)
-      poll(NULL, 0, 2);
+    if (m == PK_MECH_PROCESS_GROUP)
+      pkt_wait_state(pid, 'T', 10000);
     int64_t t0 = pkt_cpu_ticks(pid);
     poll(NULL, 0, 30);
     if (pkt_cpu_ticks(pid) != t0)
