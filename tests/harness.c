@@ -316,7 +316,7 @@ static void copies_at_exit(void) {
   for (int i = 0; i < 8; i++) {
     if (copies[i][0] == '\0')
       continue;
-    char path[96];
+    char path[sizeof(copies) + 16]; /* gcc bounds it by the array */
     snprintf(path, sizeof(path), "%s/pk-fixture", copies[i]);
     unlink(path);
     rmdir(copies[i]);
