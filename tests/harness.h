@@ -5,6 +5,7 @@
 
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,6 +68,8 @@ int pkt_wait_pidfds(int *fds, int n, int ms);
 
 /* A command for the fixture: pkt_fixture("echo", "a", "b", NULL). */
 pk_cmd *pkt_fixture(const char *mode, ...);
+/* The same for another program, arguments as a va_list. */
+pk_cmd *pkt_fixture_cmd_v(const char *program, const char *mode, va_list ap);
 
 /* A copy of the fixture for commands that drop privileges
  * (pk_cmd_set_user): the dropped user must be able to exec it, and the
@@ -91,6 +94,28 @@ pk_runner *pkt_runner(pk_mechanism m, unsigned disable);
 int pkt_mechanisms(pk_mechanism *out);
 
 uint64_t pkt_now_ms(void);
+
+/* Portable stand-ins (libuv's), so a suite builds on POSIX and Windows
+ * alike; each fails the test when the call fails. */
+void pkt_setenv(const char *name, const char *value);
+void pkt_unsetenv(const char *name);
+/* mkdtemp: tmpl ends in XXXXXX and is rewritten in place. */
+char *pkt_mkdtemp(char *tmpl);
+void pkt_mkdir(const char *path);
+/* A directory for temporary files: $TMPDIR (POSIX) or the user's temp
+ * directory (Windows), without a trailing separator. */
+const char *pkt_tmpdir(void);
+/* Whether this host can run real child processes through pk yet
+ * (Windows cannot until the job_object runner lands); suites skip their
+ * real-process cases with a printed reason when it cannot. */
+bool pkt_real_runs(void);
+#define PKT_SKIP_UNLESS_REAL()                                                 \
+  do {                                                                         \
+    if (!pkt_real_runs()) {                                                    \
+      print_message("skipped: no real runner on this host yet\n");             \
+      skip();                                                                  \
+    }                                                                          \
+  } while (0)
 
 /* pk's allocator replaced by one that fails once n more allocations were
  * made (n < 0: never fails), for out-of-memory tests;

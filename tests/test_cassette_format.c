@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FIXTURES PK_SOURCE_DIR "/fixtures/cassettes"
@@ -262,9 +263,9 @@ static void name_tables(void **state) {
     if (n != NULL)
       assert_int_equal(pkc_errno_parse(n), e);
   }
-  assert_string_equal(pkc_signal_name(9), "SIGKILL");
-  assert_int_equal(pkc_signal_parse("SIGTERM"), 15);
-  assert_null(pkc_signal_name(0));
+  assert_string_equal(pk_signal_name(9), "SIGKILL");
+  assert_int_equal(pk_signal_parse("SIGTERM"), 15);
+  assert_null(pk_signal_name(0));
   assert_int_equal(pkc_error_parse("not_found"), PK_ENOENT);
   assert_int_equal(pkc_error_parse("cassette_invalid"), PK_ECASSETTE_INVALID);
   assert_int_equal(pkc_error_parse("timeout"), PK_ETIMEOUT);
@@ -910,10 +911,41 @@ static void alloc_failure(void **state) {
   ta.fail_at = 0;
 }
 
+/* recorded_at is written and read by pk's own calendar code (Windows has
+ * no timegm or strptime): it agrees with the C library's gmtime over 800
+ * years, both ways. */
+static void utc_calendar(void **state) {
+  (void)state;
+  char buf[32], want[96];
+  int64_t t = 0;
+  pkc_utc_format(0, 0, buf);
+  assert_string_equal(buf, "1970-01-01T00:00:00.000Z");
+  pkc_utc_format(951782400 + 86399, 999, buf); /* the 2000 leap day */
+  assert_string_equal(buf, "2000-02-29T23:59:59.999Z");
+  assert_int_equal(pkc_utc_parse("2000-03-01T00:00:00Z", &t), 0);
+  assert_int_equal(t, 951868800);
+  assert_int_equal(pkc_utc_parse("2026-13-01T00:00:00Z", &t), -1);
+  assert_int_equal(pkc_utc_parse("yesterday", &t), -1);
+  assert_int_equal(pkc_utc_parse(NULL, &t), -1);
+  for (int64_t s = -6000000000LL; s < 20000000000LL; s += 7777777) {
+    time_t tt = (time_t)s;
+    struct tm tm;
+    assert_non_null(gmtime_r(&tt, &tm));
+    snprintf(want, sizeof(want), "%04d-%02d-%02dT%02d:%02d:%02d.000Z",
+             tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+             tm.tm_min, tm.tm_sec);
+    pkc_utc_format(s, 0, buf);
+    assert_string_equal(buf, want);
+    assert_int_equal(pkc_utc_parse(buf, &t), 0);
+    assert_int_equal(t, s);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(utf8_prefix),
       cmocka_unit_test(name_tables),
+      cmocka_unit_test(utc_calendar),
       cmocka_unit_test(sha256_and_shapes),
       cmocka_unit_test(copy_and_equal),
       cmocka_unit_test(round_trip_rich),

@@ -8,7 +8,6 @@
 
 #include <ctype.h>
 #include <errno.h>
-#include <fnmatch.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -74,7 +73,7 @@ static int edit(const char *path, select_fn sel, void *ctx, const char *none) {
   if (rc == 0)
     printf("%s: removed %zu of %zu entr%s, %zu left\n", path, n, total,
            total == 1 ? "y" : "ies", total - n);
-  close(lock); /* releases the lock */
+  pkc_unlock(lock);
   free(remove);
   pkc_file_free(f);
   return rc != 0 ? rc : cli_flush();
@@ -100,7 +99,7 @@ static int select_rm(const pkc_file *f, const char *path, void *ctx,
     char *s = cas_command_string(&f->entries[i]);
     if (s == NULL)
       return fail(PK_ENOMEM, "out of memory");
-    remove[i] = fnmatch(r->glob, s, 0) == 0;
+    remove[i] = pk__glob_match(r->glob, s);
     free(s);
   }
   return 0;

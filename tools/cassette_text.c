@@ -198,7 +198,7 @@ void cas_put_bytes(FILE *f, const char *p, size_t len) {
 }
 
 void cas_put_end(FILE *f, const pkc_entry *e) {
-  const char *sig = pkc_signal_name(e->signal);
+  const char *sig = pk_signal_name(e->signal);
   switch (e->end) {
   case PKC_END_EXIT:
     fprintf(f, "exit %d", e->code);
@@ -224,7 +224,7 @@ void cas_put_size(FILE *f, uint64_t bytes, uint64_t lines) {
 
 void cas_put_end_full(FILE *f, const pkc_entry *e) {
   cas_put_end(f, e);
-  const char *sig = pkc_signal_name(e->signal);
+  const char *sig = pk_signal_name(e->signal);
   if (e->end == PKC_END_TIMEOUT && e->signal != 0)
     fprintf(f, ", then signal %d (%s)", e->signal, sig ? sig : "unknown");
   if (e->end != PKC_END_ERROR)

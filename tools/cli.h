@@ -4,13 +4,15 @@
 
 #include <pk/pk.h>
 
+#include "internal.h" /* PK__PRINTF */
+
 #include <stdio.h>
 
 #define EXIT_PK_FAIL 125
 #define EXIT_PK_USAGE 2 /* no command, or an unknown one */
 
 /* "pk: <error_name>: <message>" on stderr; returns EXIT_PK_FAIL. */
-int fail(int err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+int fail(int err, const char *fmt, ...) PK__PRINTF(2, 3);
 
 /* One subcommand: main.c's table, expanded from usage.def (the one source
  * of the usage text, shared with the man page's generator). */

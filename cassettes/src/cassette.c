@@ -5,12 +5,10 @@
 #include "file.h"
 #include "internal.h"
 
-#include <fnmatch.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 extern char **environ;
 
@@ -35,7 +33,7 @@ int pk_record_mode_parse(const char *name, pk_record_mode *out) {
 }
 
 static int set_err(pk_cassette *c, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    PK__PRINTF(3, 4);
 static int set_err(pk_cassette *c, int rc, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -132,8 +130,8 @@ static int resolve_mode(pk_cassette *c) {
     char *dot = strrchr(st, '.');
     if (dot != NULL && dot != st)
       *dot = '\0';
-    if (fnmatch(only, c->path, 0) != 0 && fnmatch(only, base, 0) != 0 &&
-        fnmatch(only, st, 0) != 0)
+    if (!pk__glob_match(only, c->path) && !pk__glob_match(only, base) &&
+        !pk__glob_match(only, st))
       m = PK_RECORD_NONE;
   }
   c->mode = m;
@@ -202,7 +200,7 @@ static int paths(pk_cassette *c) {
   const char *tmp = getenv("TMPDIR");
   return pkc_subst_add_paths(c->subst, getenv("HOME"),
                              tmp != NULL && *tmp != '\0' ? tmp : "/tmp",
-                             getcwd(cwd, sizeof(cwd)));
+                             pk__cwd(cwd, sizeof(cwd)));
 }
 
 int pk_cassette_open(const char *path, const pk_cassette_opts *opts,
@@ -590,7 +588,7 @@ static int save_locked(pk_cassette *c) {
   if (rc == 0)
     c->nsaved = c->nrec;
   if (lfd >= 0)
-    close(lfd); /* releases the lock */
+    pkc_unlock(lfd);
   pk__free(data);
   pkc_file_free(disk);
   pkc_file_free(m);

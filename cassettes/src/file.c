@@ -1,22 +1,16 @@
-/* A cassette file on disk: the directory lock and the atomic replace
- * (file.h), shared by the cassette's save and the pk cassette commands. */
+/* A cassette file on disk: what every host does the same way (file.h).
+ * The directory lock and the atomic replace are in file_posix.c and
+ * file_win.c. */
 #include "file.h"
 #include "internal.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <libgen.h>
+#include <pk/cassette.h>
+
 #include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
-static int set_err(char *errmsg, size_t errlen, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int set_err(char *errmsg, size_t errlen, int rc, const char *fmt, ...) {
+int pkc__set_err(char *errmsg, size_t errlen, int rc, const char *fmt, ...) {
   if (errmsg != NULL && errlen > 0) {
     va_list ap;
     va_start(ap, fmt);
@@ -26,138 +20,73 @@ static int set_err(char *errmsg, size_t errlen, int rc, const char *fmt, ...) {
   return rc;
 }
 
-/* The directory of path (heap). */
-static char *dir_of(const char *path) {
-  char *copy = pk__strdup(path);
-  if (copy == NULL)
-    return NULL;
-  char *d = pk__strdup(dirname(copy));
-  pk__free(copy);
-  return d;
+static bool is_sep(char c) {
+  return c == '/' || (PKC_BACKSLASH_SEP && c == '\\');
 }
 
-int pkc_lock_dir(const char *path, int *lock_fd, char *errmsg, size_t errlen) {
-  *lock_fd = -1;
-  char *dir = dir_of(path);
-  if (dir == NULL)
-    return PK_ENOMEM;
-  int rc = 0, fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0)
-    rc = set_err(errmsg, errlen, PK_EIO,
-                 "%s: cannot open the directory to lock it: %s", dir,
-                 strerror(errno));
-  while (rc == 0 && flock(fd, LOCK_EX) != 0)
-    if (errno != EINTR) {
-      rc = set_err(errmsg, errlen, PK_EIO, "%s: cannot lock: %s", dir,
-                   strerror(errno));
-      close(fd);
-    }
-  if (rc == 0)
-    *lock_fd = fd;
-  pk__free(dir);
-  return rc;
+char *pkc__dir_of(const char *path) {
+  size_t n = strlen(path);
+  while (n > 1 && is_sep(path[n - 1])) /* "a/b/" is in "a" */
+    n--;
+  while (n > 0 && !is_sep(path[n - 1]))
+    n--;
+  if (n == 0)
+    return pk__strdup(".");
+  size_t keep = n;
+  while (keep > 1 && is_sep(path[keep - 1]))
+    keep--;
+  /* "/x" is in "/"; on Windows "C:\\x" is in "C:\\". */
+  if (keep == 1 && is_sep(path[0]))
+    return pk__sprintf("%c", path[0]);
+  if (PKC_BACKSLASH_SEP && keep == 2 && path[1] == ':')
+    return pk__sprintf("%.3s", path);
+  return pk__sprintf("%.*s", (int)keep, path);
 }
 
 bool pkc_same_bytes(const char *path, const char *data, size_t len) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  int fd = pk__fd_open(path, UV_FS_O_RDONLY | UV_FS_O_NOFOLLOW, 0);
   if (fd < 0)
     return false;
-  struct stat st;
-  bool same = fstat(fd, &st) == 0 && (size_t)st.st_size == len;
+  uint64_t size = 0;
+  bool same = pk__fd_regular_size(fd, &size) == 0 && size == len;
   char buf[65536];
   size_t off = 0;
   while (same && off < len) {
-    ssize_t n = read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0 || memcmp(buf, data + off, (size_t)n) != 0)
+    int64_t n = pk__fd_read(fd, buf, sizeof(buf));
+    if (n <= 0 || (size_t)n > len - off ||
+        memcmp(buf, data + off, (size_t)n) != 0)
       same = false;
     else
       off += (size_t)n;
   }
-  close(fd);
+  pk__fd_close(fd);
   return same;
 }
 
-static int write_all(int fd, const char *data, size_t len) {
-  while (len > 0) {
-    ssize_t n = write(fd, data, len);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n < 0)
-      return -1;
-    data += n;
-    len -= (size_t)n;
-  }
-  return 0;
+void pkc_unlock(int lock) {
+  if (lock >= 0)
+    pk__fd_close(lock);
 }
 
-static void fsync_dir(const char *path) {
-  char *dir = dir_of(path);
-  int dfd = dir != NULL ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  pk__free(dir);
-}
-
-static int refuse_non_regular(const char *path, char *errmsg, size_t errlen) {
-  struct stat st;
-  if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode))
-    return set_err(errmsg, errlen, PK_EACCES,
-                   "%s: not a regular file (a symlink?); refusing to write "
-                   "through it",
-                   path);
-  return 0;
-}
-
-int pkc_check_writable(const char *path, char *errmsg, size_t errlen) {
-  int rc = refuse_non_regular(path, errmsg, errlen);
-  if (rc != 0)
-    return rc;
-  char *dir = dir_of(path);
-  if (dir == NULL)
+int pk_cassette_make_dirs(const char *path) {
+  if (path == NULL)
+    return PK_EINVAL;
+  char *p = pk__strdup(path);
+  if (p == NULL)
     return PK_ENOMEM;
-  if (access(dir, W_OK | X_OK) != 0) {
-    int err = errno;
-    rc = set_err(errmsg, errlen, err == ENOENT ? PK_EIO : PK_EACCES,
-                 "%s: cannot create files in %s: %s", path, dir, strerror(err));
-  }
-  pk__free(dir);
-  return rc;
-}
-
-int pkc_replace_file(const char *path, const char *data, size_t len,
-                     char *errmsg, size_t errlen) {
-  int nr = refuse_non_regular(path, errmsg, errlen);
-  if (nr != 0)
-    return nr;
-  char *tmp = pk__sprintf("%s.tmp-XXXXXX", path);
-  if (tmp == NULL)
-    return PK_ENOMEM;
-  int fd = mkostemp(tmp, O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno;
-    pk__free(tmp);
-    return set_err(errmsg, errlen, err == EACCES ? PK_EACCES : PK_EIO,
-                   "%s: cannot create a temporary file: %s", path,
-                   strerror(err));
-  }
   int rc = 0;
-  if (fchmod(fd, 0600) != 0 || write_all(fd, data, len) != 0 || fsync(fd) != 0)
-    rc = set_err(errmsg, errlen, PK_EIO, "%s: cannot write: %s", path,
-                 strerror(errno));
-  if (close(fd) != 0 && rc == 0)
-    rc = set_err(errmsg, errlen, PK_EIO, "%s: cannot write: %s", path,
-                 strerror(errno));
-  if (rc == 0 && rename(tmp, path) != 0)
-    rc = set_err(errmsg, errlen, PK_EIO, "%s: cannot replace: %s", path,
-                 strerror(errno));
-  if (rc != 0)
-    unlink(tmp);
-  pk__free(tmp);
-  if (rc == 0)
-    fsync_dir(path);
+  for (char *q = p + 1; rc == 0 && *q != '\0'; q++) {
+    if (!is_sep(*q) || is_sep(q[-1]) || (q - p == 2 && p[1] == ':'))
+      continue; /* not a separator, a repeated one, or a drive's "C:" */
+    char c = *q;
+    *q = '\0';
+    uv_fs_t req;
+    rc = uv_fs_mkdir(NULL, &req, p, 0777, NULL);
+    uv_fs_req_cleanup(&req);
+    if (rc == UV_EEXIST)
+      rc = 0;
+    *q = c;
+  }
+  pk__free(p);
   return rc;
 }

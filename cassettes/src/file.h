@@ -6,18 +6,21 @@
  * 1. pkc_lock_dir(path, &lock, ...) (waits for other savers);
  * 2. pkc_load it, change it, pkc_emit it;
  * 3. pkc_replace_file(path, data, len, ...);
- * 4. close(lock). */
+ * 4. pkc_unlock(lock). */
 #ifndef PK_CASSETTE_FILE_H
 #define PK_CASSETTE_FILE_H
 
-#include <pk/pk.h>
+#include "internal.h"
 
 #include <stdbool.h>
 #include <stddef.h>
 
-/* Lock the directory that holds path: flock(LOCK_EX) on the directory
- * itself, so no lock file is left behind; every cassette in it is
- * serialized. *lock_fd is the lock (close it to release), -1 on failure.
+/* Lock the directory that holds path, so every cassette in it is
+ * serialized: POSIX takes flock(LOCK_EX) on the directory itself (no lock
+ * file is left behind); Windows takes LockFileEx on the file
+ * .pk-cassettes.lock in it (left in place: deleting it would race the
+ * next locker). *lock_fd is the lock (pkc_unlock releases it), -1 on
+ * failure.
  * errmsg (borrowed, errlen bytes) gets the message on failure.
  * Errors: PK_EIO (cannot open or lock the directory), PK_ENOMEM. */
 PK_EXTERN int pkc_lock_dir(const char *path, int *lock_fd, char *errmsg,
@@ -40,5 +43,19 @@ PK_EXTERN int pkc_check_writable(const char *path, char *errmsg, size_t errlen);
 
 /* true when path (not followed if a symlink) holds exactly data. */
 PK_EXTERN bool pkc_same_bytes(const char *path, const char *data, size_t len);
+/* Release a pkc_lock_dir lock (-1: nothing). */
+PK_EXTERN void pkc_unlock(int lock);
+
+/* Shared by file.c and file_posix.c / file_win.c. */
+#if defined(_WIN32)
+#define PKC_BACKSLASH_SEP 1
+#else
+#define PKC_BACKSLASH_SEP 0
+#endif
+int pkc__set_err(char *errmsg, size_t errlen, int rc, const char *fmt, ...)
+    PK__PRINTF(4, 5);
+/* The directory of path, as dirname(3) would say (heap; NULL: no memory).
+ * Windows also splits at '\\' and keeps "C:\\". */
+char *pkc__dir_of(const char *path);
 
 #endif

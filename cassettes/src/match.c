@@ -4,13 +4,10 @@
 #include "fakes_internal.h"
 #include "internal.h"
 
-#include <fcntl.h>
-#include <fnmatch.h>
 #include <nettle/sha2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 void pkc_key_clear(pkc_key *k) {
   pk__free(k->program);
@@ -151,11 +148,11 @@ static bool ignored_flag(const pk_cassette *c, const char *arg, bool *takes) {
 }
 
 static bool glob_elem(const char *pat, const char *s, bool program) {
-  if (fnmatch(pat, s, 0) == 0)
+  if (pk__glob_match(pat, s))
     return true;
   if (program && strchr(pat, '/') == NULL) {
     const char *base = strrchr(s, '/');
-    return base != NULL && fnmatch(pat, base + 1, 0) == 0;
+    return base != NULL && pk__glob_match(pat, base + 1);
   }
   return false;
 }
@@ -283,7 +280,7 @@ static int stdin_key(pk_cassette *c, const pk_cmd *cmd, pkc_key *k) {
   k->stdin_kind = PKC_STDIN_BYTES;
   switch (pk_cmd_stdin_mode(cmd)) {
   case PK_STDIN_INHERIT:
-    k->stdin_kind = isatty(0) ? PKC_STDIN_TERMINAL : PKC_STDIN_INHERIT;
+    k->stdin_kind = pk__fd_is_tty(0) ? PKC_STDIN_TERMINAL : PKC_STDIN_INHERIT;
     return 0;
   case PK_STDIN_BYTES: {
     size_t len;
@@ -293,17 +290,17 @@ static int stdin_key(pk_cassette *c, const pk_cmd *cmd, pkc_key *k) {
     break;
   }
   case PK_STDIN_FILE: {
-    int fd = open(pk_cmd_stdin_path(cmd), O_RDONLY | O_CLOEXEC);
+    int fd = pk__fd_open(pk_cmd_stdin_path(cmd), UV_FS_O_RDONLY, 0);
     char chunk[65536];
-    ssize_t n;
-    while (fd >= 0 && (n = read(fd, chunk, sizeof(chunk))) > 0)
+    int64_t n;
+    while (fd >= 0 && (n = pk__fd_read(fd, chunk, sizeof(chunk))) > 0)
       if (pk__buf_append(&b, chunk, (size_t)n) != 0) {
-        close(fd);
+        pk__fd_close(fd);
         pk__buf_release(&b);
         return PK_ENOMEM;
       }
     if (fd >= 0)
-      close(fd);
+      pk__fd_close(fd);
     break;
   }
   default:
@@ -329,7 +326,7 @@ int pkc_key_of_cmd(pk_cassette *c, const pk_cmd *cmd, pkc_key *k) {
     char buf[4096];
     const char *cwd = pk_cmd_cwd(cmd);
     if (cwd == NULL)
-      cwd = getcwd(buf, sizeof(buf));
+      cwd = pk__cwd(buf, sizeof(buf));
     if (cwd != NULL)
       rc = pkc_subst_apply_str(c->subst, cwd, &k->cwd);
   }

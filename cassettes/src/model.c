@@ -7,7 +7,7 @@
 #include <errno.h>
 #include <nettle/base64.h>
 #include <nettle/sha2.h>
-#include <signal.h>
+#include <stdio.h>
 #include <string.h>
 
 pkc_file *pkc_file_new(void) {
@@ -286,52 +286,53 @@ typedef struct pkc_name {
 
 #define N(e)                                                                   \
   { e, #e }
-static const pkc_name errno_names[] = {N(E2BIG),        N(EACCES),
-                                       N(EADDRINUSE),   N(EADDRNOTAVAIL),
-                                       N(EAFNOSUPPORT), N(EAGAIN),
-                                       N(EALREADY),     N(EBADF),
-                                       N(EBADMSG),      N(EBUSY),
-                                       N(ECANCELED),    N(ECHILD),
-                                       N(ECONNABORTED), N(ECONNREFUSED),
-                                       N(ECONNRESET),   N(EDEADLK),
-                                       N(EDESTADDRREQ), N(EDOM),
-                                       N(EDQUOT),       N(EEXIST),
-                                       N(EFAULT),       N(EFBIG),
-                                       N(EHOSTUNREACH), N(EIDRM),
-                                       N(EILSEQ),       N(EINPROGRESS),
-                                       N(EINTR),        N(EINVAL),
-                                       N(EIO),          N(EISCONN),
-                                       N(EISDIR),       N(ELOOP),
-                                       N(EMFILE),       N(EMLINK),
-                                       N(EMSGSIZE),     N(EMULTIHOP),
-                                       N(ENAMETOOLONG), N(ENETDOWN),
-                                       N(ENETRESET),    N(ENETUNREACH),
-                                       N(ENFILE),       N(ENOBUFS),
-                                       N(ENODEV),       N(ENOENT),
-                                       N(ENOEXEC),      N(ENOLCK),
-                                       N(ENOLINK),      N(ENOMEM),
-                                       N(ENOMSG),       N(ENOPROTOOPT),
-                                       N(ENOSPC),       N(ENOSYS),
-                                       N(ENOTCONN),     N(ENOTDIR),
-                                       N(ENOTEMPTY),    N(ENOTRECOVERABLE),
-                                       N(ENOTSOCK),     N(ENOTSUP),
-                                       N(ENOTTY),       N(ENXIO),
-                                       N(EOVERFLOW),    N(EOWNERDEAD),
-                                       N(EPERM),        N(EPIPE),
-                                       N(EPROTO),       N(EPROTONOSUPPORT),
-                                       N(EPROTOTYPE),   N(ERANGE),
-                                       N(EROFS),        N(ESPIPE),
-                                       N(ESRCH),        N(ESTALE),
-                                       N(ETIMEDOUT),    N(ETXTBSY),
-                                       N(EXDEV),        N(EWOULDBLOCK),
-                                       N(EOPNOTSUPP),   N(EDEADLOCK)};
+static const pkc_name errno_names[] = {
+    N(E2BIG),        N(EACCES),
+    N(EADDRINUSE),   N(EADDRNOTAVAIL),
+    N(EAFNOSUPPORT), N(EAGAIN),
+    N(EALREADY),     N(EBADF),
+    N(EBADMSG),      N(EBUSY),
+    N(ECANCELED),    N(ECHILD),
+    N(ECONNABORTED), N(ECONNREFUSED),
+    N(ECONNRESET),   N(EDEADLK),
+    N(EDESTADDRREQ), N(EDOM),
+    N(EEXIST),       N(EFAULT),
+    N(EFBIG),        N(EHOSTUNREACH),
+    N(EIDRM),        N(EILSEQ),
+    N(EINPROGRESS),  N(EINTR),
+    N(EINVAL),       N(EIO),
+    N(EISCONN),      N(EISDIR),
+    N(ELOOP),        N(EMFILE),
+    N(EMLINK),       N(EMSGSIZE),
+    N(ENAMETOOLONG), N(ENETDOWN),
+    N(ENETRESET),    N(ENETUNREACH),
+    N(ENFILE),       N(ENOBUFS),
+    N(ENODEV),       N(ENOENT),
+    N(ENOEXEC),      N(ENOLCK),
+    N(ENOLINK),      N(ENOMEM),
+    N(ENOMSG),       N(ENOPROTOOPT),
+    N(ENOSPC),       N(ENOSYS),
+    N(ENOTCONN),     N(ENOTDIR),
+    N(ENOTEMPTY),    N(ENOTRECOVERABLE),
+    N(ENOTSOCK),     N(ENOTSUP),
+    N(ENOTTY),       N(ENXIO),
+    N(EOVERFLOW),    N(EOWNERDEAD),
+    N(EPERM),        N(EPIPE),
+    N(EPROTO),       N(EPROTONOSUPPORT),
+    N(EPROTOTYPE),   N(ERANGE),
+    N(EROFS),        N(ESPIPE),
+    N(ESRCH),        N(ETIMEDOUT),
+    N(ETXTBSY),      N(EXDEV),
+    N(EWOULDBLOCK),  N(EOPNOTSUPP),
+    N(EDEADLOCK),
+/* Not in the Windows C runtime: such a name read there falls back to
+ * exit.errno. */
+#if !defined(_WIN32)
+    N(EDQUOT),       N(EMULTIHOP),
+    N(ESTALE),
+#endif
+};
 
-static const pkc_name signal_names[] = {
-    N(SIGHUP),    N(SIGINT),  N(SIGQUIT), N(SIGILL),  N(SIGTRAP), N(SIGABRT),
-    N(SIGBUS),    N(SIGFPE),  N(SIGKILL), N(SIGUSR1), N(SIGSEGV), N(SIGUSR2),
-    N(SIGPIPE),   N(SIGALRM), N(SIGTERM), N(SIGCHLD), N(SIGCONT), N(SIGSTOP),
-    N(SIGTSTP),   N(SIGTTIN), N(SIGTTOU), N(SIGURG),  N(SIGXCPU), N(SIGXFSZ),
-    N(SIGVTALRM), N(SIGPROF), N(SIGSYS)};
 #undef N
 
 #define PKC_COUNT(a) (sizeof(a) / sizeof((a)[0]))
@@ -358,14 +359,6 @@ const char *pkc_errno_name(int err) {
 
 int pkc_errno_parse(const char *name) {
   return value_of(errno_names, PKC_COUNT(errno_names), name);
-}
-
-const char *pkc_signal_name(int sig) {
-  return name_of(signal_names, PKC_COUNT(signal_names), sig);
-}
-
-int pkc_signal_parse(const char *name) {
-  return value_of(signal_names, PKC_COUNT(signal_names), name);
 }
 
 int pkc_error_parse(const char *name) {
@@ -407,6 +400,55 @@ bool pkc_hex64_valid(const char *s) {
 }
 
 /* YYYY-MM-DDTHH:MM:SS[.fraction]Z, digits where digits go. */
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back (eras of
+ * 400 years, March-based years so the leap day comes last). */
+static int64_t days_from_civil(int64_t y, int m, int d) {
+  y -= m <= 2;
+  int64_t era = (y >= 0 ? y : y - 399) / 400;
+  int64_t yoe = y - era * 400;
+  int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+  int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d) {
+  z += 719468;
+  int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+  int64_t doe = z - era * 146097;
+  int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  int64_t mp = (5 * doy + 2) / 153;
+  *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+  *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+  *y = yoe + era * 400 + (*m <= 2);
+}
+
+int pkc_utc_parse(const char *s, int64_t *secs) {
+  int y, mo, d, h, mi, se;
+  if (s == NULL ||
+      sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &se) != 6 ||
+      mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
+    return -1;
+  *secs = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se;
+  return 0;
+}
+
+void pkc_utc_format(int64_t secs, int ms, char out[32]) {
+  int64_t days = secs >= 0 ? secs / 86400 : (secs - 86399) / 86400;
+  int64_t rem = secs - days * 86400, y;
+  int m, d;
+  civil_from_days(days, &y, &m, &d);
+  char buf[96]; /* room for any int64 year; a real one takes 24 bytes */
+  snprintf(buf, sizeof(buf), "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ",
+           (long long)y, m, d, (int)(rem / 3600), (int)(rem / 60 % 60),
+           (int)(rem % 60), ms);
+  size_t n = strlen(buf);
+  if (n > 31)
+    n = 31;
+  memcpy(out, buf, n);
+  out[n] = '\0';
+}
+
 bool pkc_timestamp_valid(const char *s) {
   static const char shape[] = "dddd-dd-ddTdd:dd:dd";
   if (s == NULL)

@@ -153,11 +153,13 @@ PK_EXTERN int pkc_parse_limited(const char *name, const char *data, size_t len,
                                 pkc_error *err);
 /* Every field of every entry, and version, pk and frozen. */
 PK_EXTERN bool pkc_file_equal(const pkc_file *a, const pkc_file *b);
-/* Signal number <-> name ("SIGTERM"); NULL / -1 when unknown. */
-PK_EXTERN const char *pkc_signal_name(int sig);
-PK_EXTERN int pkc_signal_parse(const char *name);
 /* 64 lowercase hex digits (a sha256 as written). */
 PK_EXTERN bool pkc_hex64_valid(const char *s);
+/* UTC seconds since the epoch of "YYYY-MM-DDTHH:MM:SS..." (the rest is
+ * ignored); -1 when it does not start like that. */
+PK_EXTERN int pkc_utc_parse(const char *s, int64_t *secs);
+/* "YYYY-MM-DDTHH:MM:SS.mmmZ" for secs since the epoch and ms (0-999). */
+PK_EXTERN void pkc_utc_format(int64_t secs, int ms, char out[32]);
 /* RFC 3339 UTC: YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z. */
 PK_EXTERN bool pkc_timestamp_valid(const char *s);
 /* Give every entry its id, "<12 hex>-<ordinal>": the first 12 hex digits

@@ -8,14 +8,11 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <nettle/base64.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml.h>
 
 #define VERSIONS_HINT "this pk reads format versions 1..1"
@@ -64,8 +61,9 @@ static int failv(rd *r, size_t line, size_t col, const char *hint,
   return PK_ECASSETTE_INVALID;
 }
 
-__attribute__((format(printf, 4, 5))) static int
-fail_at(rd *r, yaml_mark_t m, const char *hint, const char *fmt, ...) {
+PK__PRINTF(4, 5)
+static int fail_at(rd *r, yaml_mark_t m, const char *hint, const char *fmt,
+                   ...) {
   va_list ap;
   va_start(ap, fmt);
   int rc = failv(r, m.line + 1, m.column + 1, hint, fmt, ap);
@@ -74,8 +72,8 @@ fail_at(rd *r, yaml_mark_t m, const char *hint, const char *fmt, ...) {
 }
 
 /* At the current event. */
-__attribute__((format(printf, 3, 4))) static int fail(rd *r, const char *hint,
-                                                      const char *fmt, ...) {
+PK__PRINTF(3, 4)
+static int fail(rd *r, const char *hint, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   int rc = failv(r, r->ev.start_mark.line + 1, r->ev.start_mark.column + 1,
@@ -84,8 +82,8 @@ __attribute__((format(printf, 3, 4))) static int fail(rd *r, const char *hint,
   return rc;
 }
 
-__attribute__((format(printf, 3, 4))) static int
-fail_file(rd *r, const char *hint, const char *fmt, ...) {
+PK__PRINTF(3, 4)
+static int fail_file(rd *r, const char *hint, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   int rc = failv(r, 0, 0, hint, fmt, ap);
@@ -551,7 +549,7 @@ static int exit_kind(rd *r, yaml_mark_t at, unsigned seen, pkc_entry *e) {
 static int exit_names(rd *r, yaml_mark_t at, unsigned seen, pkc_entry *e,
                       char *const names[3]) {
   int v;
-  if (names[0] != NULL && (v = pkc_signal_parse(names[0])) > 0)
+  if (names[0] != NULL && (v = pk_signal_parse(names[0])) > 0)
     e->signal = v;
   if (names[1] != NULL && (e->error = pkc_error_parse(names[1])) == 0)
     return fail_at(r, at, NEWER_HINT, "unknown error name '%.40s'", names[1]);
@@ -914,36 +912,37 @@ int pkc_load(const char *path, pkc_file **out, pkc_error *err) {
   /* O_NONBLOCK: a FIFO (or a device) at path is refused below by fstat
    * instead of blocking the open until a writer shows up. A regular
    * file reads the same with or without it. */
-  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  int fd =
+      pk__fd_open(path, UV_FS_O_RDONLY | UV_FS_O_NOCTTY | UV_FS_O_NONBLOCK, 0);
   if (fd < 0) {
-    int e = errno;
-    if (e == ENOENT || e == ENOTDIR)
+    if (fd == UV_ENOENT || fd == UV_ENOTDIR)
       return load_fail(err, PK_ECASSETTE_NOT_FOUND, path,
                        "no such cassette file");
-    return load_fail(err, e == EACCES ? PK_EACCES : PK_EIO, path, strerror(e));
+    return load_fail(err, fd == UV_EACCES ? PK_EACCES : PK_EIO, path,
+                     uv_strerror(fd));
   }
-  struct stat st;
+  uint64_t size = 0;
   char *buf = NULL;
-  int rc = 0;
-  if (fstat(fd, &st) != 0) {
-    rc = load_fail(err, PK_EIO, path, strerror(errno));
+  int rc = pk__fd_regular_size(fd, &size);
+  if (rc < 0) {
+    rc = load_fail(err, PK_EIO, path, uv_strerror(rc));
     goto out;
   }
-  if (!S_ISREG(st.st_mode)) {
+  if (rc == 1) {
     rc = load_fail(err, PK_ECASSETTE_INVALID, path, "not a regular file");
     goto out;
   }
-  if ((uint64_t)st.st_size > PKC_MAX_FILE_BYTES) {
+  if (size > PKC_MAX_FILE_BYTES) {
     char what[160];
     snprintf(what, sizeof(what),
              "%lld bytes is over the limit of %zu for a cassette (split it "
              "into several cassettes)",
-             (long long)st.st_size, PKC_MAX_FILE_BYTES);
+             (long long)size, PKC_MAX_FILE_BYTES);
     rc = load_fail(err, PK_ECASSETTE_INVALID, path, what);
     goto out;
   }
   /* Read to EOF: one byte past the limit if the file grew meanwhile. */
-  size_t cap = (size_t)st.st_size + 1, len = 0;
+  size_t cap = (size_t)size + 1, len = 0;
   if ((buf = pk__malloc(cap)) == NULL) {
     rc = load_fail(err, PK_ENOMEM, path, "out of memory");
     goto out;
@@ -959,11 +958,9 @@ int pkc_load(const char *path, pkc_file **out, pkc_error *err) {
       }
       buf = nb, cap *= 2;
     }
-    ssize_t n = read(fd, buf + len, cap - len);
-    if (n < 0 && errno == EINTR)
-      continue;
+    int64_t n = pk__fd_read(fd, buf + len, cap - len);
     if (n < 0) {
-      rc = load_fail(err, PK_EIO, path, strerror(errno));
+      rc = load_fail(err, PK_EIO, path, uv_strerror((int)n));
       goto out;
     }
     if (n == 0)
@@ -973,6 +970,6 @@ int pkc_load(const char *path, pkc_file **out, pkc_error *err) {
   rc = pkc_parse(path, buf, len, out, err);
 out:
   pk__free(buf);
-  close(fd);
+  pk__fd_close(fd);
   return rc;
 }

@@ -367,7 +367,7 @@ static int claims_of(const rule *r, size_t ri, dir d, const char *data,
   bool path = d == APPLY && r->kind == PKC_SUBST_PATH;
   out->n = 0;
   while (len - pos >= fl) {
-    const char *q = memmem(data + pos, len - pos, f, fl);
+    const char *q = pk__memmem(data + pos, len - pos, f, fl);
     if (!q)
       break;
     size_t at = (size_t)(q - data);
@@ -907,7 +907,7 @@ static const char *find_shape(const char *d, size_t n) {
     size_t al = strlen(shapes[i].anchor), pos = 0;
     const char *q;
     while (n - pos >= al &&
-           (q = memmem(d + pos, n - pos, shapes[i].anchor, al)) != NULL) {
+           (q = pk__memmem(d + pos, n - pos, shapes[i].anchor, al)) != NULL) {
       size_t at = (size_t)(q - d);
       const char *what = shapes[i].fn(d, n, at);
       if (what)
@@ -923,7 +923,7 @@ static bool scan_bytes(scan *sc, const char *d, size_t n) {
   if (n == 0)
     return false;
   for (size_t i = 0; i < sc->n; i++)
-    if (n >= sc->v[i].len && memmem(d, n, sc->v[i].p, sc->v[i].len)) {
+    if (n >= sc->v[i].len && pk__memmem(d, n, sc->v[i].p, sc->v[i].len)) {
       sc->hit = &sc->v[i];
       return true;
     }

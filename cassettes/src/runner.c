@@ -6,12 +6,9 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <fnmatch.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 extern char **environ;
 
@@ -57,11 +54,11 @@ static pk_reply *reply_of(const pkc_entry *e, const pk_cmd *cmd) {
     break;
   case PKC_END_TIMEOUT: {
     r->end = END_TIMEOUT;
-    int soft = cmd->soft_signal > 0 ? cmd->soft_signal : SIGTERM;
-    if (soft == SIGKILL || soft >= 65)
+    int soft = cmd->soft_signal > 0 ? cmd->soft_signal : PK_SIGTERM;
+    if (soft == PK_SIGKILL || soft >= 65)
       break;
     /* It took the grace's SIGKILL: the soft signal did nothing. */
-    if (e->signal == SIGKILL)
+    if (e->signal == PK_SIGKILL)
       r->trap[soft] = -1;
     /* It exited on the soft signal: answer it with that code. */
     else if (e->signal == 0 && e->code >= 0 && e->code < 256)
@@ -85,14 +82,11 @@ static pk_reply *reply_of(const pkc_entry *e, const pk_cmd *cmd) {
 
 /* Seconds since recorded_at ("2026-11-29T12:00:00.123Z"); -1 unknown. */
 static int64_t age_s(const char *recorded_at) {
-  struct tm tm;
-  memset(&tm, 0, sizeof(tm));
-  if (recorded_at == NULL ||
-      strptime(recorded_at, "%Y-%m-%dT%H:%M:%S", &tm) == NULL)
+  int64_t t;
+  uv_timeval64_t now;
+  if (pkc_utc_parse(recorded_at, &t) != 0 || uv_gettimeofday(&now) != 0)
     return -1;
-  time_t t = timegm(&tm);
-  time_t now = time(NULL);
-  return t == (time_t)-1 ? -1 : (int64_t)(now - t);
+  return now.tv_sec - t;
 }
 
 static bool is_stale(const pk_cassette *c, const pkc_entry *e) {
@@ -252,12 +246,9 @@ static void tap_done(void *data) {
 static const pk_tap rec_tap = {tap_output, tap_result, tap_done};
 
 static void utc_now(char out[32]) {
-  struct timespec ts;
-  struct tm tm;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  gmtime_r(&ts.tv_sec, &tm);
-  size_t n = strftime(out, 32, "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(out + n, 32 - n, ".%03ldZ", ts.tv_nsec / 1000000);
+  uv_timeval64_t now = {0, 0};
+  uv_gettimeofday(&now);
+  pkc_utc_format(now.tv_sec, (int)(now.tv_usec / 1000), out);
 }
 
 static int add_name(pkc_entry *e, const char *name) {
@@ -292,7 +283,7 @@ static int rec_begin(pk_cassette *c, const pk_cmd *cmd, const pkc_key *k,
   char buf[4096];
   const char *cwd = pk_cmd_cwd(cmd);
   if (cwd == NULL)
-    cwd = getcwd(buf, sizeof(buf));
+    cwd = pk__cwd(buf, sizeof(buf));
   if (cwd != NULL && (e->cwd = pk__strdup(cwd)) == NULL)
     return PK_ENOMEM;
   int rc = 0;
@@ -379,7 +370,7 @@ static int check_storable(const pk_cassette *c, const pk_cmd *cmd,
   char buf[4096], field[32] = "";
   const char *cwd = pk_cmd_cwd(cmd);
   if (cwd == NULL)
-    cwd = getcwd(buf, sizeof(buf));
+    cwd = pk__cwd(buf, sizeof(buf));
   int ok = storable(c, pk_cmd_program(cmd));
   if (ok != 1)
     snprintf(field, sizeof(field), "program");

@@ -153,7 +153,7 @@ static void write_signal(wr *w, int sig) {
   if (sig < 0 && w->rc == 0)
     w->rc = PK_EINVAL;
   kv_int(w, "signal", sig);
-  kv_str(w, "name", pkc_signal_name(sig));
+  kv_str(w, "name", pk_signal_name(sig));
 }
 
 static void write_exit(wr *w, const pkc_entry *e) {

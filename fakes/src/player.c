@@ -5,11 +5,8 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef struct play_exec {
   pk_exec base;
@@ -93,22 +90,14 @@ static void emit_out(play_exec *p, pk_stream s, const char *data, size_t len) {
   switch (pk_cmd_output_mode(p->cmd, s, NULL)) {
   case PK_OUT_CAPTURE:
     if (p->closed[(int)s]) /* a write to a pipe nobody reads */
-      pk__player_signal(&p->base, SIGPIPE);
+      pk__player_signal(&p->base, PK_SIGPIPE);
     else
       pk_events_output(p->ev, s, data, len);
     break;
   case PK_OUT_INHERIT:
   case PK_OUT_FILE: {
     int fd = p->out_fd[(int)s] >= 0 ? p->out_fd[(int)s] : (int)s;
-    while (len > 0) {
-      ssize_t n = write(fd, data, len);
-      if (n < 0 && errno == EINTR)
-        continue;
-      if (n <= 0)
-        break;
-      data += n;
-      len -= (size_t)n;
-    }
+    (void)pk__fd_write_all(fd, data, len);
     break;
   }
   default:
@@ -190,7 +179,7 @@ static void end_run(play_exec *p) {
       p->waiting = true; /* the core's deadline ends it, as for a child */
       break;
     }
-    emit_exit(p, PK_OUTCOME_SIGNALLED, 0, SIGTERM, true);
+    emit_exit(p, PK_OUTCOME_SIGNALLED, 0, PK_SIGTERM, true);
     break;
   case END_PENDING:
     p->waiting = true; /* only a signal ends it */
@@ -299,7 +288,7 @@ static int spawn_like_failure(pk_runner *runner, const pk_reply *r,
 static void close_files(int fds[3]) {
   for (int s = PK_STDOUT; s <= PK_STDERR; s++)
     if (fds[s] >= 0)
-      close(fds[s]);
+      pk__fd_close(fds[s]);
 }
 
 /* PK_OUT_FILE targets are created before the run, as the real runner
@@ -310,15 +299,17 @@ static int open_files(const pk_cmd *cmd, int fds[3], pk_exit_info *fail) {
     const char *path;
     if (pk_cmd_output_mode(cmd, (pk_stream)s, &path) != PK_OUT_FILE)
       continue;
-    fds[s] = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
+    fds[s] =
+        pk__fd_open(path, UV_FS_O_WRONLY | UV_FS_O_CREAT | UV_FS_O_TRUNC, 0666);
     if (fds[s] < 0) {
-      int err = errno;
+      int err = fds[s];
+      fds[s] = -1;
       snprintf(msg, sizeof(msg), "cannot open %s %s: %s",
                s == PK_STDOUT ? "stdout file" : "stderr file", path,
-               strerror(err));
+               uv_strerror(err));
       fail->errmsg = msg;
       close_files(fds);
-      return err == EMFILE || err == ENFILE ? PK_ELIMIT : PK_EIO;
+      return err == UV_EMFILE || err == UV_ENFILE ? PK_ELIMIT : PK_EIO;
     }
   }
   return 0;
@@ -353,9 +344,9 @@ int pk__player_start(pk_runner *runner, const pk_reply *reply,
 
 /* Signals that do not end a process with default dispositions. */
 static bool harmless(int sig) {
-  return sig == 0 || sig == SIGCHLD || sig == SIGCONT || sig == SIGURG ||
-         sig == SIGWINCH || sig == SIGSTOP || sig == SIGTSTP ||
-         sig == SIGTTIN || sig == SIGTTOU;
+  return sig == 0 || sig == PK_SIGCHLD || sig == PK_SIGCONT ||
+         sig == PK_SIGURG || sig == PK_SIGWINCH || sig == PK_SIGSTOP ||
+         sig == PK_SIGTSTP || sig == PK_SIGTTIN || sig == PK_SIGTTOU;
 }
 
 int pk__player_signal(pk_exec *e, int sig) {

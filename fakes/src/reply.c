@@ -3,7 +3,6 @@
 
 #include "internal.h"
 
-#include <signal.h>
 #include <string.h>
 
 pk_reply *pk__reply_new(reply_end end) {
@@ -109,7 +108,7 @@ pk_reply *pk_reply_lines(const char *const *lines, size_t n) {
 pk_reply *pk_reply_signalled(int sig) {
   pk_reply *r = pk__reply_new(END_SIGNAL);
   if (r != NULL)
-    r->sig = sig > 0 && sig < NSIG ? sig : SIGKILL;
+    r->sig = sig > 0 && sig < PK_NSIG ? sig : PK_SIGKILL;
   return r;
 }
 
@@ -160,7 +159,8 @@ pk_reply *pk_reply_dialog(void) {
 }
 
 static int set_trap(pk_reply *r, int sig, int action) {
-  if (r == NULL || sig <= 0 || sig >= 65 || sig == SIGKILL || sig == SIGSTOP)
+  if (r == NULL || sig <= 0 || sig >= 65 || sig == PK_SIGKILL ||
+      sig == PK_SIGSTOP)
     return PK_EINVAL;
   r->trap[sig] = (short)action;
   return 0;

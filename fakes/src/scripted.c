@@ -5,7 +5,6 @@
 #include "fakes_internal.h"
 #include "internal.h"
 
-#include <fnmatch.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,10 +58,10 @@ static const char *cmd_elem(const pk_cmd *cmd, size_t i) {
 static bool elem_matches(const rule *r, size_t i, const char *have) {
   const char *want = r->argv[i];
   if (r->kind == RULE_GLOB) {
-    if (fnmatch(want, have, 0) == 0)
+    if (pk__glob_match(want, have))
       return true;
     return i == 0 && strchr(want, '/') == NULL &&
-           fnmatch(want, base_name(have), 0) == 0;
+           pk__glob_match(want, base_name(have));
   }
   if (strcmp(want, have) == 0)
     return true;

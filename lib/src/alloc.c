@@ -99,3 +99,20 @@ void pk__buf_release(pk__buf *b) {
   b->data = NULL;
   b->len = b->cap = 0;
 }
+
+const void *pk__memmem(const void *hay, size_t hlen, const void *needle,
+                       size_t nlen) {
+  if (nlen == 0)
+    return hay;
+  const char *h = hay, *end = h + hlen;
+  while (hlen >= nlen) {
+    const char *c = memchr(h, *(const char *)needle, hlen - nlen + 1);
+    if (c == NULL)
+      return NULL;
+    if (memcmp(c, needle, nlen) == 0)
+      return c;
+    h = c + 1;
+    hlen = (size_t)(end - h);
+  }
+  return NULL;
+}

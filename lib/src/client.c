@@ -4,7 +4,6 @@
 
 #include "pk/client.h"
 
-#include <signal.h>
 #include <string.h>
 
 struct pk_client {
@@ -128,7 +127,7 @@ int pk_client_env_remove(pk_client *c, const char *name) {
 
 int pk_client_set_timeout(pk_client *c, int64_t timeout_ms, int64_t grace_ms,
                           int soft_signal) {
-  if (c == NULL || timeout_ms < 0 || soft_signal < 0 || soft_signal >= NSIG)
+  if (c == NULL || timeout_ms < 0 || soft_signal < 0 || soft_signal >= PK_NSIG)
     return invalid(c, "pk_client_set_timeout: timeout must be >= 0 and the "
                       "soft signal a valid signal number");
   c->timeout_ms = timeout_ms;

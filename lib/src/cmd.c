@@ -3,7 +3,6 @@
 
 #include <stdarg.h>
 
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -37,7 +36,7 @@ int pk_cmd_new(const char *program, pk_cmd **out) {
   c->grace_ms = -1;
   c->drain_ms = 200;
   c->max_line = PK_DEFAULT_MAX_LINE;
-  c->soft_signal = SIGTERM;
+  c->soft_signal = PK_SIGTERM;
   *out = c;
   return 0;
 }
@@ -169,7 +168,7 @@ int pk_cmd_clone(const pk_cmd *src, pk_cmd **out) {
   fail |= src->accepted != NULL && c->accepted == NULL;
   c->groups = src->groups == NULL
                   ? NULL
-                  : pk__memdup(src->groups, src->ngroups * sizeof(gid_t));
+                  : pk__memdup(src->groups, src->ngroups * sizeof(pk_gid_t));
   fail |= src->groups != NULL && c->groups == NULL;
   if (fail || c->args == NULL || c->inherit == NULL || c->env_ops == NULL) {
     if (c->args == NULL)
@@ -355,13 +354,13 @@ int pk_cmd_set_capture_limit(pk_cmd *c, pk_limit_policy policy, size_t bytes) {
 
 int pk_cmd_set_timeout(pk_cmd *c, int64_t timeout_ms, int64_t grace_ms,
                        int soft_signal) {
-  if (c == NULL || timeout_ms < 0 || soft_signal < 0 || soft_signal >= NSIG)
+  if (c == NULL || timeout_ms < 0 || soft_signal < 0 || soft_signal >= PK_NSIG)
     return invalid(c, "pk_cmd_set_timeout: timeout must be >= 0 and the soft "
                       "signal a valid signal number");
   c->timeout_ms = timeout_ms;
   c->timeout_set = true;
   c->grace_ms = grace_ms;
-  c->soft_signal = soft_signal == 0 ? SIGTERM : soft_signal;
+  c->soft_signal = soft_signal == 0 ? PK_SIGTERM : soft_signal;
   return 0;
 }
 
@@ -405,14 +404,15 @@ bool pk__cmd_accepts(const pk_cmd *c, int code) {
   return false;
 }
 
-int pk_cmd_set_user(pk_cmd *c, uid_t uid, gid_t gid, const gid_t *groups,
-                    size_t ngroups) {
+int pk_cmd_set_user(pk_cmd *c, pk_uid_t uid, pk_gid_t gid,
+                    const pk_gid_t *groups, size_t ngroups) {
   if (c == NULL || (groups == NULL && ngroups > 0) || ngroups > 65536 ||
-      uid == (uid_t)-1 || gid == (gid_t)-1)
+      uid == (pk_uid_t)-1 || gid == (pk_gid_t)-1)
     return invalid(c, "pk_cmd_set_user: uid/gid must not be -1 and groups must "
                       "match ngroups (<= 65536)");
-  gid_t *g = NULL;
-  if (ngroups > 0 && (g = pk__memdup(groups, ngroups * sizeof(gid_t))) == NULL)
+  pk_gid_t *g = NULL;
+  if (ngroups > 0 &&
+      (g = pk__memdup(groups, ngroups * sizeof(pk_gid_t))) == NULL)
     return PK_ENOMEM;
   pk__free(c->groups);
   c->groups = g;

@@ -4,9 +4,7 @@
 #include "internal.h"
 
 #include <limits.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <string.h>
 
@@ -266,7 +264,7 @@ void pk_events_output(pk_events *ev, pk_stream s, const char *buf, size_t len) {
       p->res->total_bytes[si] > p->cmd->limit_bytes && p->fail_err == 0) {
     p->fail_err = PK_ETOOBIG;
     ending(p);
-    exec_vt(p)->signal(p->exec, SIGKILL);
+    exec_vt(p)->signal(p->exec, PK_SIGKILL);
   }
 }
 
@@ -402,7 +400,7 @@ static void ending(pk_proc *p) {
 static void on_grace(uv_timer_t *t) {
   pk_proc *p = t->data;
   ending(p);
-  exec_vt(p)->signal(p->exec, SIGKILL);
+  exec_vt(p)->signal(p->exec, PK_SIGKILL);
 }
 
 /* A delay on the clock of the runner that runs it (a decorator may hand
@@ -417,8 +415,8 @@ static uint64_t scaled(const pk_proc *p, int64_t ms) {
 static void on_deadline(uv_timer_t *t) {
   pk_proc *p = t->data;
   const pk_cmd *c = p->cmd;
-  bool kill_now = c->grace_ms == 0 || c->soft_signal == SIGKILL;
-  int rc = exec_vt(p)->signal(p->exec, kill_now ? SIGKILL : c->soft_signal);
+  bool kill_now = c->grace_ms == 0 || c->soft_signal == PK_SIGKILL;
+  int rc = exec_vt(p)->signal(p->exec, kill_now ? PK_SIGKILL : c->soft_signal);
   if (rc == PK_ESRCH) { /* it exited before the deadline: not a timeout */
     ending(p); /* but a paused consumer must not hold the run past it */
     return;
@@ -435,7 +433,7 @@ static void on_cancel(uv_async_t *a) {
   pk_proc *p = a->data;
   if (atomic_load(&p->cancel_requested) && !p->done && p->exec != NULL) {
     ending(p);
-    if (exec_vt(p)->signal(p->exec, SIGKILL) == 0 && !p->timed_out)
+    if (exec_vt(p)->signal(p->exec, PK_SIGKILL) == 0 && !p->timed_out)
       p->cancelled = true;
   }
 }
@@ -637,9 +635,11 @@ int pk_proc_wait_any(pk_proc *const *procs, size_t n, int64_t timeout_ms,
   for (size_t i = 0; i < n; i++)
     if (procs[i] == NULL || !procs[i]->own)
       return PK_EINVAL;
-  struct pollfd *pfd = pk__calloc(n, sizeof(*pfd));
-  if (pfd == NULL)
+  uv_loop_t **loops = pk__calloc(n, sizeof(*loops));
+  if (loops == NULL)
     return PK_ENOMEM;
+  for (size_t i = 0; i < n; i++)
+    loops[i] = procs[i]->loop;
   uint64_t deadline = timeout_ms < 0
                           ? UINT64_MAX
                           : pk__now_ns() + (uint64_t)timeout_ms * 1000000u;
@@ -652,30 +652,21 @@ int pk_proc_wait_any(pk_proc *const *procs, size_t n, int64_t timeout_ms,
         goto out;
       }
     }
-    /* Sleep until a loop has work (its backend fd), or its next timer. */
     int wait = -1;
-    for (size_t i = 0; i < n; i++) {
-      pfd[i].fd = uv_backend_fd(procs[i]->loop);
-      pfd[i].events = POLLIN;
-      int t = uv_backend_timeout(procs[i]->loop);
-      if (t >= 0 && (wait < 0 || t < wait))
-        wait = t;
-    }
     uint64_t now = pk__now_ns();
     if (deadline != UINT64_MAX) {
       if (now >= deadline)
         goto out;
       uint64_t left = (deadline - now) / 1000000u + 1;
-      if (wait < 0 || (uint64_t)wait > left)
-        wait = (int)(left > INT_MAX ? INT_MAX : left);
+      wait = (int)(left > INT_MAX ? INT_MAX : left);
     }
-    poll(pfd, (nfds_t)n, wait);
+    pk__loops_wait(loops, n, wait);
     for (size_t i = 0; i < n; i++)
       if (!procs[i]->done)
         uv_run(procs[i]->loop, UV_RUN_NOWAIT);
   }
 out:
-  pk__free(pfd);
+  pk__free(loops);
   return rc;
 }
 
@@ -692,14 +683,14 @@ int pk_proc_wait(pk_proc *p) {
 bool pk_proc_done(const pk_proc *p) { return p != NULL && p->done; }
 
 int pk_proc_kill(pk_proc *p, int sig) {
-  if (p == NULL || sig < 0 || sig >= NSIG)
+  if (p == NULL || sig < 0 || sig >= PK_NSIG)
     return PK_EINVAL;
   if (p->done || p->exec == NULL)
     return PK_ESRCH;
-  if (sig == SIGKILL)
+  if (sig == PK_SIGKILL)
     ending(p);
   int rc = exec_vt(p)->signal(p->exec, sig);
-  if (rc == 0 && sig == SIGKILL && !p->timed_out)
+  if (rc == 0 && sig == PK_SIGKILL && !p->timed_out)
     p->cancelled = true;
   return rc;
 }

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -64,6 +65,31 @@ int pk__host_check(void) {
 
 int pk__map_uv_error(int rc) {
   return rc == UV_EMFILE || rc == UV_ENFILE ? PK_ELIMIT : rc;
+}
+
+void pk__loops_wait(uv_loop_t *const *loops, size_t n, int timeout_ms) {
+  struct pollfd one, *pfd = n == 1 ? &one : pk__calloc(n, sizeof(*pfd));
+  int wait = timeout_ms;
+  for (size_t i = 0; i < n; i++) {
+    if (pfd != NULL) {
+      pfd[i].fd = uv_backend_fd(loops[i]);
+      pfd[i].events = POLLIN;
+    }
+    int t = uv_backend_timeout(loops[i]);
+    if (t >= 0 && (wait < 0 || t < wait))
+      wait = t;
+  }
+  if (pfd == NULL) { /* no memory for the set: wait on the first only */
+    pfd = &one;
+    one.fd = uv_backend_fd(loops[0]);
+    one.events = POLLIN;
+    n = 1;
+    if (wait < 0 || wait > 10)
+      wait = 10;
+  }
+  poll(pfd, (nfds_t)n, wait);
+  if (pfd != &one)
+    pk__free(pfd);
 }
 
 char pk__proc_state(pid_t pid) {

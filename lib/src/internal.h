@@ -9,6 +9,13 @@
 /* ---- allocation (alloc.c) ----
  * Exported (not in the public headers) so pk's own layers, fakes/ and
  * cassettes/, allocate through the same hook, also as shared libraries. */
+/* printf-style checking; mingw-w64's C99 stdio is gnu_printf there. */
+#if defined(__MINGW32__)
+#define PK__PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
+#else
+#define PK__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#endif
+
 PK_EXTERN void *pk__malloc(size_t n);
 PK_EXTERN void *pk__calloc(size_t n, size_t size);
 PK_EXTERN void *pk__realloc(void *p, size_t n);
@@ -16,8 +23,7 @@ PK_EXTERN void pk__free(void *p);
 PK_EXTERN char *pk__strdup(const char *s);
 PK_EXTERN void *pk__memdup(const void *p, size_t n);
 /* printf into a fresh heap string; NULL on ENOMEM. */
-PK_EXTERN char *pk__sprintf(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
+PK_EXTERN char *pk__sprintf(const char *fmt, ...) PK__PRINTF(1, 2);
 PK_EXTERN char *pk__vsprintf(const char *fmt, va_list ap);
 
 /* ---- growable byte buffer ----
@@ -28,6 +34,10 @@ typedef struct pk__buf {
   size_t len;
   size_t cap;
 } pk__buf;
+/* memmem(3), which Windows lacks. */
+PK_EXTERN const void *pk__memmem(const void *hay, size_t hlen,
+                                 const void *needle, size_t nlen);
+
 PK_EXTERN int pk__buf_append(pk__buf *b, const void *p, size_t n);
 /* Make room for n more bytes (plus the NUL) without changing len. */
 PK_EXTERN int pk__buf_reserve(pk__buf *b, size_t n);
@@ -64,9 +74,9 @@ struct pk_cmd {
   int *accepted;
   size_t naccepted;
   bool set_user;
-  uid_t uid;
-  gid_t gid;
-  gid_t *groups;
+  pk_uid_t uid;
+  pk_gid_t gid;
+  pk_gid_t *groups;
   size_t ngroups;
   bool setsid;
   bool foreground;
@@ -110,8 +120,7 @@ struct pk_result {
 };
 pk_result *pk__result_new(void);
 /* Replace the error message (printf-style). Keeps the old one on ENOMEM.*/
-void pk__result_set_errmsg(pk_result *r, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void pk__result_set_errmsg(pk_result *r, const char *fmt, ...) PK__PRINTF(2, 3);
 
 /* ---- program lookup (path.c) ---- */
 /* Resolve program like execvp. On success *resolved is a heap path. On
@@ -123,6 +132,23 @@ int pk__resolve_program(const char *program, const char *path_env,
 /* errno -> negative code (libuv values on Unix) */
 #define PK__ERR(e) (-(e))
 
+/* ---- files (fileio.c): libuv's synchronous fs calls ----
+ * Flags are UV_FS_O_*; errors are negative PK_E / UV_E codes. */
+PK_EXTERN int pk__fd_open(const char *path, int flags, int mode);
+/* Bytes read (0 at EOF) or an error; EINTR is retried. */
+PK_EXTERN int64_t pk__fd_read(int fd, void *buf, size_t len);
+PK_EXTERN int pk__fd_write_all(int fd, const void *data, size_t len);
+PK_EXTERN int pk__fd_close(int fd);
+/* 0 and *size for a regular file, 1 for anything else, or an error. */
+PK_EXTERN int pk__fd_regular_size(int fd, uint64_t *size);
+PK_EXTERN bool pk__fd_is_tty(int fd);
+/* The working directory into buf, or NULL. */
+PK_EXTERN const char *pk__cwd(char *buf, size_t len);
+
+/* ---- patterns (glob.c) ----
+ * fnmatch(pat, s, 0) in the C locale, on every host. */
+PK_EXTERN bool pk__glob_match(const char *pat, const char *s);
+
 /* ---- host state (host_posix.c) ----
  * Before pk's first event loop: fill closed fds 0-2 with /dev/null and
  * make sure libuv's one-time descriptors can be opened (libuv aborts
@@ -131,6 +157,10 @@ int pk__resolve_program(const char *program, const char *path_env,
 int pk__host_check(void);
 /* libuv's EMFILE/ENFILE are pk's resource_limit; others unchanged. */
 int pk__map_uv_error(int rc);
+/* Sleep until one of the loops has work (I/O, or its next timer is due)
+ * or timeout_ms passes (-1: no bound); the caller then runs them with
+ * UV_RUN_NOWAIT. May return early. */
+void pk__loops_wait(uv_loop_t *const *loops, size_t n, int timeout_ms);
 
 /* ---- time ---- */
 uint64_t pk__now_ns(void);

@@ -117,8 +117,4 @@ const char *pk_result_memory_scope(const pk_result *r) {
   return r->memory_scope;
 }
 
-uint64_t pk__now_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
+uint64_t pk__now_ns(void) { return uv_hrtime(); }

@@ -2,7 +2,6 @@
  * the same on every runner. */
 #include "internal.h"
 
-#include <signal.h>
 #include <string.h>
 
 void pk_runner_free(pk_runner *r) {
@@ -45,8 +44,9 @@ static int first_line_len(const char *s, size_t len) {
 
 static int fail_signalled(pk_result *res, const pk_cmd *cmd) {
   res->error = PK_ESIGNALLED;
+  const char *name = pk_signal_name(res->signal);
   pk__result_set_errmsg(res, "%s: killed by signal %d (%s)", cmd->program,
-                        res->signal, strsignal(res->signal));
+                        res->signal, name != NULL ? name : "unnamed");
   return PK_ESIGNALLED;
 }
 

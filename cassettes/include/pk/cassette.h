@@ -133,6 +133,10 @@ typedef struct pk_cassette_opts {
  * option or PK_RECORD_MODE value; the message names it),
  * PK_ECASSETTE_FROZEN (a recording mode on a frozen cassette), PK_ENOMEM.
  * On failure *out is NULL and the message is in errbuf when given. */
+/* mkdir -p of the directory that will hold the file path ('/' separates,
+ * and '\\' too on Windows). Errors: the host's, as PK_E / UV_E codes. */
+PK_EXTERN int pk_cassette_make_dirs(const char *path);
+
 PK_EXTERN int pk_cassette_open(const char *path, const pk_cassette_opts *opts,
                                pk_cassette **out, char *errbuf,
                                size_t errbuf_len);

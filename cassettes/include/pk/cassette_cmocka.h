@@ -39,7 +39,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -64,20 +63,6 @@ static inline void pk__cmocka_cassette_abandon(void) {
   pk_cassette_close(c, NULL, 0);
 }
 
-/* mkdir -p of path's directory. */
-static inline int pk__cmocka_mkdirs(char *path) {
-  for (char *p = path + 1; *p != '\0'; p++) {
-    if (*p != '/')
-      continue;
-    *p = '\0';
-    int rc = mkdir(path, 0777);
-    *p = '/';
-    if (rc != 0 && errno != EEXIST)
-      return -1;
-  }
-  return 0;
-}
-
 static inline pk_runner *pk__cmocka_cassette_open(pk_runner *inner,
                                                   const pk_cassette_opts *o,
                                                   const char *file,
@@ -91,8 +76,10 @@ static inline pk_runner *pk__cmocka_cassette_open(pk_runner *inner,
   const char *dir = getenv("PK_CASSETTE_DIR");
   if (dir == NULL || *dir == '\0')
     dir = PK_CASSETTE_SOURCE_DIR;
-  const char *base = strrchr(file, '/');
-  base = base != NULL ? base + 1 : file;
+  const char *base = file;
+  for (const char *p = file; *p != '\0'; p++)
+    if (*p == '/' || *p == '\\')
+      base = p + 1;
   size_t stem = strcspn(base, ".");
   char path[4096];
   snprintf(path, sizeof(path), "%s/%.*s/%s.yaml", dir, (int)stem, base, func);
@@ -103,13 +90,13 @@ static inline pk_runner *pk__cmocka_cassette_open(pk_runner *inner,
     memset(&opts, 0, sizeof(opts));
   opts.inner = inner;
   char err[2048];
-  if (pk__cmocka_mkdirs(path) != 0) {
+  int rc = pk_cassette_make_dirs(path);
+  if (rc != 0) {
     print_error("%s: cannot create the cassette directory: %s\n", path,
-                strerror(errno));
+                pk_strerror(rc));
     _fail(file, line);
   }
-  int rc =
-      pk_cassette_open(path, &opts, &pk__cmocka_cassette, err, sizeof(err));
+  rc = pk_cassette_open(path, &opts, &pk__cmocka_cassette, err, sizeof(err));
   if (rc != 0) {
     print_error("pk: %s: %s\n", pk_err_name(rc), err);
     _fail(file, line);

@@ -23,6 +23,9 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#if !defined(_WIN32)
+#include <signal.h>
+#endif
 
 #include <uv.h>
 
@@ -36,6 +39,16 @@ extern "C" {
 #define PK_EXTERN __attribute__((visibility("default")))
 #else
 #define PK_EXTERN
+#endif
+
+/* User and group ids: uid_t and gid_t on POSIX; Windows has neither (a
+ * run that asks for them there fails with PK_EUNSUPPORTED). */
+#if defined(_WIN32)
+typedef unsigned int pk_uid_t;
+typedef unsigned int pk_gid_t;
+#else
+typedef uid_t pk_uid_t;
+typedef gid_t pk_gid_t;
 #endif
 
 #define PK_VERSION_MAJOR 0
@@ -104,6 +117,78 @@ PK_EXTERN bool pk_is_exit(int err);
 PK_EXTERN bool pk_is_spawn_error(int err); /* not found, EACCES, ENOEXEC,
                                               bad cwd, spawn failure */
 PK_EXTERN bool pk_is_unsupported(int err);
+
+/* --------------------------------------------------------------- signals */
+
+/* Signal numbers as pk speaks them: on POSIX hosts the host's own
+ * (PK_SIGTERM is SIGTERM); Windows has no signals, so there pk uses Linux's
+ * numbers, and a cassette or a scripted double means the same thing on
+ * every host. Signal arguments below are in [1, PK_NSIG). */
+#define PK_NSIG 65
+#if defined(_WIN32)
+#define PK_SIGHUP 1
+#define PK_SIGINT 2
+#define PK_SIGQUIT 3
+#define PK_SIGILL 4
+#define PK_SIGTRAP 5
+#define PK_SIGABRT 6
+#define PK_SIGBUS 7
+#define PK_SIGFPE 8
+#define PK_SIGKILL 9
+#define PK_SIGUSR1 10
+#define PK_SIGSEGV 11
+#define PK_SIGUSR2 12
+#define PK_SIGPIPE 13
+#define PK_SIGALRM 14
+#define PK_SIGTERM 15
+#define PK_SIGCHLD 17
+#define PK_SIGCONT 18
+#define PK_SIGSTOP 19
+#define PK_SIGTSTP 20
+#define PK_SIGTTIN 21
+#define PK_SIGTTOU 22
+#define PK_SIGURG 23
+#define PK_SIGXCPU 24
+#define PK_SIGXFSZ 25
+#define PK_SIGVTALRM 26
+#define PK_SIGPROF 27
+#define PK_SIGWINCH 28
+#define PK_SIGSYS 31
+#else
+#define PK_SIGHUP SIGHUP
+#define PK_SIGINT SIGINT
+#define PK_SIGQUIT SIGQUIT
+#define PK_SIGILL SIGILL
+#define PK_SIGTRAP SIGTRAP
+#define PK_SIGABRT SIGABRT
+#define PK_SIGBUS SIGBUS
+#define PK_SIGFPE SIGFPE
+#define PK_SIGKILL SIGKILL
+#define PK_SIGUSR1 SIGUSR1
+#define PK_SIGSEGV SIGSEGV
+#define PK_SIGUSR2 SIGUSR2
+#define PK_SIGPIPE SIGPIPE
+#define PK_SIGALRM SIGALRM
+#define PK_SIGTERM SIGTERM
+#define PK_SIGCHLD SIGCHLD
+#define PK_SIGCONT SIGCONT
+#define PK_SIGSTOP SIGSTOP
+#define PK_SIGTSTP SIGTSTP
+#define PK_SIGTTIN SIGTTIN
+#define PK_SIGTTOU SIGTTOU
+#define PK_SIGURG SIGURG
+#define PK_SIGXCPU SIGXCPU
+#define PK_SIGXFSZ SIGXFSZ
+#define PK_SIGVTALRM SIGVTALRM
+#define PK_SIGPROF SIGPROF
+#define PK_SIGWINCH SIGWINCH
+#define PK_SIGSYS SIGSYS
+#endif
+
+/* "SIGTERM" for PK_SIGTERM; NULL for a number pk has no name for. */
+PK_EXTERN const char *pk_signal_name(int sig);
+/* The number of a name pk_signal_name gives ("SIGTERM"); -1 if unknown. */
+PK_EXTERN int pk_signal_parse(const char *name);
 
 /* ------------------------------------------------------------- allocator */
 
@@ -317,8 +402,8 @@ PK_EXTERN int pk_cmd_set_accepted(pk_cmd *cmd, const int *codes, size_t n);
 /* Credentials applied in the child: setgroups -> setresgid -> setresuid.
  * groups may be NULL with ngroups 0 (clears supplementary groups).
  * Errors: PK_EINVAL, PK_ENOMEM. */
-PK_EXTERN int pk_cmd_set_user(pk_cmd *cmd, uid_t uid, gid_t gid,
-                              const gid_t *groups, size_t ngroups);
+PK_EXTERN int pk_cmd_set_user(pk_cmd *cmd, pk_uid_t uid, pk_gid_t gid,
+                              const pk_gid_t *groups, size_t ngroups);
 /* Start the child in a new session (implies a new process group).
  * Errors: PK_EINVAL (the command is a foreground one). */
 PK_EXTERN int pk_cmd_set_setsid(pk_cmd *cmd, bool on);
