@@ -1,5 +1,6 @@
 # Cross-compiling for 64-bit Windows with Debian's mingw-w64 (gcc, win32
-# threads). Tests run through wine (tools/win/env.sh sets PK_WINE).
+# threads). PK_WIN_PREFIX: the dependencies (tools/win/deps.sh). Programs
+# and tests run under wine through tools/win/wine-run (tools/dev test-win).
 set(CMAKE_SYSTEM_NAME Windows)
 set(CMAKE_SYSTEM_PROCESSOR x86_64)
 set(CMAKE_C_COMPILER x86_64-w64-mingw32-gcc)
@@ -10,6 +11,4 @@ set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
 set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
-if(DEFINED ENV{PK_WINE})
-  set(CMAKE_CROSSCOMPILING_EMULATOR $ENV{PK_WINE})
-endif()
+set(CMAKE_CROSSCOMPILING_EMULATOR ${CMAKE_CURRENT_LIST_DIR}/../tools/win/wine-run)

@@ -12,18 +12,6 @@
 
 uint64_t pkt_now_ms(void) { return uv_hrtime() / 1000000u; }
 
-void pkt_setenv(const char *name, const char *value) {
-  int rc = uv_os_setenv(name, value);
-  if (rc != 0)
-    fail_msg("setenv %s: %s", name, uv_strerror(rc));
-}
-
-void pkt_unsetenv(const char *name) {
-  int rc = uv_os_unsetenv(name);
-  if (rc != 0)
-    fail_msg("unsetenv %s: %s", name, uv_strerror(rc));
-}
-
 char *pkt_mkdtemp(char *tmpl) {
   uv_fs_t req;
   int rc = uv_fs_mkdtemp(NULL, &req, tmpl, NULL);

@@ -99,6 +99,15 @@ uint64_t pkt_now_ms(void);
  * alike; each fails the test when the call fails. */
 void pkt_setenv(const char *name, const char *value);
 void pkt_unsetenv(const char *name);
+/* The variables pk's path normalization reads for the home and temporary
+ * directories (libuv's uv_os_homedir / uv_os_tmpdir). */
+#if defined(_WIN32)
+#define PKT_HOME_VAR "USERPROFILE"
+#define PKT_TMP_VAR "TMP"
+#else
+#define PKT_HOME_VAR "HOME"
+#define PKT_TMP_VAR "TMPDIR"
+#endif
 /* mkdtemp: tmpl ends in XXXXXX and is rewritten in place. */
 char *pkt_mkdtemp(char *tmpl);
 void pkt_mkdir(const char *path);

@@ -376,3 +376,15 @@ int pkt_wait_pidfds(int *fds, int n, int ms) {
   free(pfd);
   return left;
 }
+
+void pkt_setenv(const char *name, const char *value) {
+  int rc = uv_os_setenv(name, value);
+  if (rc != 0)
+    fail_msg("setenv %s: %s", name, uv_strerror(rc));
+}
+
+void pkt_unsetenv(const char *name) {
+  int rc = uv_os_unsetenv(name);
+  if (rc != 0)
+    fail_msg("unsetenv %s: %s", name, uv_strerror(rc));
+}

@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <windows.h>
 /* after windows.h */
 #include <tlhelp32.h>
@@ -62,4 +64,17 @@ void pkt_snapshot_check(const pkt_snapshot *s) {
     fail_msg("child processes: %d before, %d after", s->nchildren, children);
   if (handles > s->nfds)
     fail_msg("open handles: %d before, %d after", s->nfds, handles);
+}
+
+/* pk reads the C runtime's copy of the environment (getenv, environ),
+ * which SetEnvironmentVariable (uv_os_setenv) leaves alone; _putenv_s
+ * updates both. An empty value removes the variable here. */
+void pkt_setenv(const char *name, const char *value) {
+  if (_putenv_s(name, value) != 0)
+    fail_msg("setenv %s: failed", name);
+}
+
+void pkt_unsetenv(const char *name) {
+  if (_putenv_s(name, "") != 0)
+    fail_msg("unsetenv %s: failed", name);
 }

@@ -13,46 +13,91 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include <uv.h>
+
+#if !defined(_WIN32)
 #include <sys/wait.h>
 #include <unistd.h>
+#endif
 
-static char dir[64];
+static char dir[1024];
+
+static bool exists(const char *path) {
+  uv_fs_t req;
+  int rc = uv_fs_stat(NULL, &req, path, NULL);
+  uv_fs_req_cleanup(&req);
+  return rc == 0;
+}
+
+/* rm -rf through libuv's fs calls (no shell, any host): 0 when d is gone,
+ * else the first error. */
+static int rm_tree(const char *d) {
+  uv_fs_t req;
+  int rc = uv_fs_scandir(NULL, &req, d, 0, NULL);
+  if (rc < 0) {
+    uv_fs_req_cleanup(&req);
+    return rc == UV_ENOENT ? 0 : rc;
+  }
+  int first = 0;
+  uv_dirent_t de;
+  while (uv_fs_scandir_next(&req, &de) != UV_EOF) {
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/%s", d, de.name);
+    bool is_dir = de.type == UV_DIRENT_DIR;
+    if (de.type == UV_DIRENT_UNKNOWN) {
+      uv_fs_t sr;
+      is_dir = uv_fs_lstat(NULL, &sr, path, NULL) == 0 &&
+               (sr.statbuf.st_mode & S_IFMT) == S_IFDIR;
+      uv_fs_req_cleanup(&sr);
+    }
+    uv_fs_t ur;
+    rc = is_dir ? rm_tree(path) : uv_fs_unlink(NULL, &ur, path, NULL);
+    if (!is_dir)
+      uv_fs_req_cleanup(&ur);
+    if (rc != 0 && first == 0)
+      first = rc;
+  }
+  uv_fs_req_cleanup(&req);
+  rc = uv_fs_rmdir(NULL, &req, d, NULL);
+  uv_fs_req_cleanup(&req);
+  if (first == 0 && rc != 0)
+    first = rc;
+  return first == 0 && exists(d) ? UV_EEXIST : first;
+}
 
 static void rm_rf(const char *d) {
-  char cmd[1200];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", d);
-  assert_int_equal(system(cmd), 0);
-  assert_int_equal(access(d, F_OK), -1);
+  int rc = rm_tree(d);
+  if (rc != 0)
+    fail_msg("rm -rf %s: %s", d, uv_strerror(rc));
+  assert_false(exists(d));
 }
 
 static int group_setup(void **state) {
   (void)state;
-  snprintf(dir, sizeof(dir), "/tmp/pk-cascm-XXXXXX");
-  if (mkdtemp(dir) == NULL)
-    return -1;
-  setenv("PK_CASSETTE_DIR", dir, 1);
-  unsetenv("PK_RECORD_MODE");
-  unsetenv("PK_RECORD_ONLY");
-  unsetenv("PK_CASSETTE_STRICT");
-  unsetenv("PK_CASSETTE_SAVE_FAILED");
-  unsetenv("CI");
+  snprintf(dir, sizeof(dir), "%s/pk-cascm-XXXXXX", pkt_tmpdir());
+  pkt_mkdtemp(dir);
+  pkt_setenv("PK_CASSETTE_DIR", dir);
+  pkt_unsetenv("PK_RECORD_MODE");
+  pkt_unsetenv("PK_RECORD_ONLY");
+  pkt_unsetenv("PK_CASSETTE_STRICT");
+  pkt_unsetenv("PK_CASSETTE_SAVE_FAILED");
+  pkt_unsetenv("CI");
   return 0;
 }
 
 static int group_teardown(void **state) {
   (void)state;
-  char cmd[128];
-  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-  if (system(cmd) != 0 || access(dir, F_OK) == 0)
+  if (rm_tree(dir) != 0 || exists(dir))
     return -1;
-  unsetenv("PK_CASSETTE_DIR");
+  pkt_unsetenv("PK_CASSETTE_DIR");
   return 0;
 }
 
 static bool cassette_exists(const char *func) {
-  char path[256];
+  char path[1200];
   snprintf(path, sizeof(path), "%s/test_cassette_cmocka/%s.yaml", dir, func);
-  return access(path, F_OK) == 0;
+  return exists(path);
 }
 
 static void git_status(pk_runner *r, const char *want) {
@@ -112,14 +157,16 @@ static void named_after_the_test(void **state) {
 
 /* ---- a nested group, run in a child: its failures are the subject ---- */
 
+#if !defined(_WIN32)
+
 static pk_runner *nested_inner;
 
 /* A miss the code under test swallows still fails DONE. */
 static void nested_miss(void **state) {
   (void)state;
-  setenv("PK_RECORD_MODE", "none", 1);
+  pkt_setenv("PK_RECORD_MODE", "none");
   pk_runner *r = PK_CASSETTE_RUNNER(nested_inner);
-  unsetenv("PK_RECORD_MODE");
+  pkt_unsetenv("PK_RECORD_MODE");
   pk_cmd *cmd;
   PKT_ASSERT_OK(pk_cmd_new_list(&cmd, "git", "push", NULL));
   pk_result *res = NULL;
@@ -160,7 +207,7 @@ static int nested_group(void) {
                       "  duration_ms: 1\n"
                       "  output: {stdout_bytes: 0, stdout_lines: 0, "
                       "stderr_bytes: 0, stderr_lines: 0}\n";
-  char path[256];
+  char path[1200];
   snprintf(path, sizeof(path), "%s/test_cassette_cmocka/nested_miss.yaml", dir);
   FILE *fp = fopen(path, "w");
   if (fp == NULL || fputs(entry, fp) < 0 || fclose(fp) != 0)
@@ -177,8 +224,16 @@ static int nested_group(void) {
                                      NULL, NULL);
 }
 
+#endif /* !_WIN32 */
+
 static void failures_fail_the_test(void **state) {
   (void)state;
+#if defined(_WIN32)
+  /* The nested group's failures must not be this group's: it runs in a
+   * forked child, and a cmocka group cannot run inside a test. */
+  print_message("skipped: the nested group needs fork (none on Windows)\n");
+  skip();
+#else
   fflush(NULL);
   pid_t pid = fork();
   assert_true(pid >= 0);
@@ -196,6 +251,20 @@ static void failures_fail_the_test(void **state) {
   assert_int_equal(WEXITSTATUS(st), 2); /* nested_miss, nested_abandon */
   assert_false(cassette_exists("nested_abandon"));
   assert_false(cassette_exists("nested_after")); /* nothing recorded */
+#endif
+}
+
+/* An absolute path: /... on POSIX; on Windows a drive's X:/... or X:\...,
+ * or the /... a cross build bakes in (resolved on the current drive). */
+static bool is_absolute(const char *p) {
+#if defined(_WIN32)
+  if (((p[0] >= 'A' && p[0] <= 'Z') || (p[0] >= 'a' && p[0] <= 'z')) &&
+      p[1] == ':' && (p[2] == '/' || p[2] == '\\'))
+    return true;
+  return p[0] == '/' || p[0] == '\\';
+#else
+  return p[0] == '/';
+#endif
 }
 
 /* Without PK_CASSETTE_DIR, the directory pk_cassette_dir() baked in: an
@@ -203,20 +272,20 @@ static void failures_fail_the_test(void **state) {
 static void baked_directory(void **state) {
   (void)state;
   const char *baked = PK_CASSETTE_SOURCE_DIR;
-  assert_int_equal(baked[0], '/');
+  assert_true(is_absolute(baked));
   assert_null(strstr(baked, PK_SOURCE_DIR "/tests"));
-  unsetenv("PK_CASSETTE_DIR");
+  pkt_unsetenv("PK_CASSETTE_DIR");
   pk_runner *inner;
   PKT_ASSERT_OK(pk_scripted_new(&inner));
   PKT_ASSERT_OK(pk_script_program(inner, "git", pk_reply_ok("clean\n")));
   pk_runner *r = PK_CASSETTE_RUNNER(inner);
   git_status(r, "clean");
   PK_CASSETTE_DONE();
-  setenv("PK_CASSETTE_DIR", dir, 1);
+  pkt_setenv("PK_CASSETTE_DIR", dir);
   char path[1024];
   snprintf(path, sizeof(path), "%s/test_cassette_cmocka/baked_directory.yaml",
            baked);
-  assert_int_equal(access(path, F_OK), 0);
+  assert_true(exists(path));
   rm_rf(baked);
   pk_runner_free(inner);
 }

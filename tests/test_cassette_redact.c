@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 /* ------------------------------------------------------------ helpers */
 
@@ -170,7 +169,7 @@ static void assert_event(const pkc_entry *e, size_t i, pkc_event_kind kind,
 }
 
 static bool contains(const void *hay, size_t n, const char *needle) {
-  return memmem(hay, n, needle, strlen(needle)) != NULL;
+  return pk__memmem(hay, n, needle, strlen(needle)) != NULL;
 }
 
 /* ------------------------------------------------------------ the set */
@@ -1058,8 +1057,7 @@ static void test_large_stream(void **state) {
     ent_event(&e, PKC_EV_STDOUT, (int64_t)c, buf, chunk);
   }
   free(buf);
-  struct timespec t0, t1;
-  clock_gettime(CLOCK_MONOTONIC, &t0);
+  uint64_t t0 = uv_hrtime();
   assert_int_equal(pkc_subst_apply(s, &e), 0);
   char msg[256];
   assert_int_equal(scan_one(s, &e, false, msg, sizeof(msg)), 0);
@@ -1067,9 +1065,7 @@ static void test_large_stream(void **state) {
   assert_memory_equal(e.events[1].data + 1000, "{{BIG}}", 7);
   assert_memory_equal(e.events[nchunks / 2].data + chunk - 5, "{{BIG}}", 7);
   assert_int_equal(pkc_subst_restore(s, &e), 0);
-  clock_gettime(CLOCK_MONOTONIC, &t1);
-  double secs =
-      (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+  double secs = (double)(uv_hrtime() - t0) / 1e9;
   print_message("large stream: %zu MiB apply+scan+restore in %.2f s\n", mib,
                 secs);
   assert_memory_equal(e.events[1].data + 1000, secret, sizeof(secret) - 1);

@@ -1,23 +1,16 @@
 /* The cmocka mock runner: checks and replies from cmocka's own queues.
  * Failure paths (unexpected call, missing reply, mismatch, unmet
  * expectation) must fail the test that hits them, so each runs in a fresh
- * copy of this program (fork + exec, selected by PK_MOCK_CHILD) whose
- * status and output the parent checks. */
+ * copy of this program (started with libuv's uv_spawn, selected by
+ * PK_MOCK_CHILD) whose status and output the parent checks. */
 #include "harness.h"
 
 #include <pk/mock.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-extern char **environ;
 
 static pk_cmd *cmd_of(const char *program, ...) {
   pk_cmd *c;
@@ -116,9 +109,9 @@ static void reply_kinds(void **state) {
   assert_string_equal(pk_result_stderr(res, NULL), "bad flag\n");
   pk_result_free(res);
   pk_mock_expect_call("tool", "");
-  pk_mock_will_reply(pk_reply_signalled(SIGSEGV));
+  pk_mock_will_reply(pk_reply_signalled(PK_SIGSEGV));
   assert_int_equal(pk_checked(r, c, &res), PK_ESIGNALLED);
-  assert_int_equal(pk_result_signal(res), SIGSEGV);
+  assert_int_equal(pk_result_signal(res), PK_SIGSEGV);
   pk_result_free(res);
   pk_mock_expect_call("tool", "");
   pk_mock_will_reply(pk_reply_timed_out());
@@ -183,7 +176,7 @@ static void lines_and_live_handle(void **state) {
   assert_int_equal(pk_proc_pid(p), 0); /* a double has no pid */
   pk_proc_free(p);
   PKT_ASSERT_OK(pk_start(r, c, NULL, &p)); /* pending: ends by a kill */
-  PKT_ASSERT_OK(pk_proc_kill(p, SIGKILL));
+  PKT_ASSERT_OK(pk_proc_kill(p, PK_SIGKILL));
   assert_int_equal(pk_proc_wait(p), PK_ECANCELED);
   assert_int_equal(pk_result_outcome(pk_proc_result(p)), PK_OUTCOME_CANCELLED);
   pk_proc_free(p);
@@ -273,19 +266,19 @@ static void time_scale_and_misuse(void **state) {
 }
 
 typedef struct other {
+  uv_thread_t t;
   pk_runner *r;
   pk_cmd *c;
   int rc;
   char msg[256];
 } other;
 
-static void *run_elsewhere(void *arg) {
+static void run_elsewhere(void *arg) {
   other *o = arg;
   pk_result *res = NULL;
   o->rc = pk_output(o->r, o->c, &res);
   snprintf(o->msg, sizeof(o->msg), "%s", pk_result_errmsg(res));
   pk_result_free(res);
-  return NULL;
 }
 
 /* From another thread the runner refuses before touching cmocka: the
@@ -296,9 +289,8 @@ static void other_thread_is_refused(void **state) {
   pk_mock_expect_call("git", "status");
   pk_mock_will_reply(pk_reply_ok("clean\n"));
   other o = {.r = r, .c = cmd_of("git", "status", NULL)};
-  pthread_t t;
-  assert_int_equal(pthread_create(&t, NULL, run_elsewhere, &o), 0);
-  pthread_join(t, NULL);
+  assert_int_equal(uv_thread_create(&o.t, run_elsewhere, &o), 0);
+  assert_int_equal(uv_thread_join(&o.t), 0);
   assert_int_equal(o.rc, PK_EINVAL);
   assert_non_null(strstr(o.msg, "another thread"));
   assert_int_equal(pk_mock_calls(r), 0);
@@ -476,61 +468,126 @@ static int child_main(const char *name) {
     pk_reply_free(child_unused);
     fflush(stdout);
     fflush(stderr);
-    _exit(failed);
+    _Exit(failed);
   }
-  _exit(100);
+  _Exit(100);
 }
 
 typedef struct child_out {
-  int status;
-  char text[16384];
+  int64_t exit_status;
+  int term_signal;
+  char text[32768]; /* its stdout, then its stderr */
 } child_out;
 
 /* The environment for the child: ours without cmocka's output switches,
- * plus the scenario. Built before fork (no allocation in the child). */
-static char **child_env(const char *name, char *own) {
-  size_t n = 0;
-  while (environ[n] != NULL)
-    n++;
-  char **env = calloc(n + 2, sizeof(char *));
+ * plus the scenario (heap strings, NULL-terminated). */
+static char **child_env(const char *name) {
+  uv_env_item_t *items = NULL;
+  int n = 0;
+  assert_int_equal(uv_os_environ(&items, &n), 0);
+  char **env = calloc((size_t)n + 2, sizeof(char *));
   assert_non_null(env);
   size_t k = 0;
-  for (size_t i = 0; i < n; i++)
-    if (strncmp(environ[i], "CMOCKA_", 7) != 0 &&
-        strncmp(environ[i], "PK_MOCK_CHILD=", 14) != 0)
-      env[k++] = environ[i];
-  snprintf(own, 128, "PK_MOCK_CHILD=%s", name);
-  env[k] = own;
+  for (int i = 0; i < n; i++) {
+    if (strncmp(items[i].name, "CMOCKA_", 7) == 0 ||
+        strcmp(items[i].name, "PK_MOCK_CHILD") == 0)
+      continue;
+    size_t len = strlen(items[i].name) + strlen(items[i].value) + 2;
+    env[k] = malloc(len);
+    assert_non_null(env[k]);
+    snprintf(env[k++], len, "%s=%s", items[i].name, items[i].value);
+  }
+  uv_os_free_environ(items, n);
+  size_t len = strlen("PK_MOCK_CHILD=") + strlen(name) + 1;
+  env[k] = malloc(len);
+  assert_non_null(env[k]);
+  snprintf(env[k], len, "PK_MOCK_CHILD=%s", name);
   return env;
 }
 
+/* The child's two output pipes, read to their ends, and its exit. */
+typedef struct child_run {
+  uv_process_t proc;
+  uv_pipe_t pipe[2]; /* stdout, stderr */
+  char buf[2][16384];
+  size_t len[2];
+  child_out *out;
+} child_run;
+
+static void child_alloc(uv_handle_t *h, size_t hint, uv_buf_t *b) {
+  (void)hint;
+  child_run *cr = h->data;
+  int i = h == (uv_handle_t *)&cr->pipe[1];
+  *b = uv_buf_init(cr->buf[i] + cr->len[i],
+                   (unsigned)(sizeof(cr->buf[i]) - 1 - cr->len[i]));
+}
+
+static void child_read(uv_stream_t *s, ssize_t n, const uv_buf_t *b) {
+  (void)b;
+  child_run *cr = s->data;
+  int i = s == (uv_stream_t *)&cr->pipe[1];
+  if (n > 0)
+    cr->len[i] += (size_t)n;
+  else if (n < 0) /* the end (or a full buffer: UV_ENOBUFS) */
+    uv_close((uv_handle_t *)s, NULL);
+}
+
+static void child_exit(uv_process_t *p, int64_t status, int sig) {
+  child_run *cr = p->data;
+  cr->out->exit_status = status;
+  cr->out->term_signal = sig;
+  uv_close((uv_handle_t *)p, NULL);
+}
+
 static void run_child(const char *name, child_out *o) {
-  char exe[4096], own[128];
-  ssize_t len = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-  assert_true(len > 0);
-  exe[len] = '\0';
-  char **env = child_env(name, own);
-  int fds[2];
-  assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    dup2(fds[1], 1);
-    dup2(fds[1], 2);
-    char *argv[] = {exe, NULL};
-    execve(exe, argv, env);
-    _exit(127);
+  char exe[4096];
+  size_t exe_len = sizeof(exe);
+  assert_int_equal(uv_exepath(exe, &exe_len), 0);
+  char **env = child_env(name);
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  child_run *cr = calloc(1, sizeof(*cr));
+  assert_non_null(cr);
+  cr->out = o;
+  o->exit_status = -1;
+  o->term_signal = 0;
+  uv_stdio_container_t stdio[3];
+  stdio[0].flags = UV_IGNORE;
+  for (int i = 0; i < 2; i++) {
+    assert_int_equal(uv_pipe_init(&loop, &cr->pipe[i], 0), 0);
+    cr->pipe[i].data = cr;
+    stdio[i + 1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+    stdio[i + 1].data.stream = (uv_stream_t *)&cr->pipe[i];
   }
+  char *argv[] = {exe, NULL};
+  uv_process_options_t opts = {.exit_cb = child_exit,
+                               .file = exe,
+                               .args = argv,
+                               .env = env,
+                               .stdio_count = 3,
+                               .stdio = stdio};
+  cr->proc.data = cr;
+  int rc = uv_spawn(&loop, &cr->proc, &opts);
+  for (size_t i = 0; env[i] != NULL; i++)
+    free(env[i]);
   free(env);
-  close(fds[1]);
-  size_t have = 0;
-  ssize_t got;
-  while ((got = read(fds[0], o->text + have, sizeof(o->text) - 1 - have)) > 0 ||
-         (got < 0 && errno == EINTR))
-    have += got > 0 ? (size_t)got : 0;
-  o->text[have] = '\0';
-  close(fds[0]);
-  assert_int_equal(waitpid(pid, &o->status, 0), pid);
+  if (rc != 0) {
+    uv_close((uv_handle_t *)&cr->proc, NULL);
+    for (int i = 0; i < 2; i++)
+      uv_close((uv_handle_t *)&cr->pipe[i], NULL);
+  } else {
+    for (int i = 0; i < 2; i++)
+      assert_int_equal(
+          uv_read_start((uv_stream_t *)&cr->pipe[i], child_alloc, child_read),
+          0);
+  }
+  uv_run(&loop, UV_RUN_DEFAULT); /* until the pipes and the process close */
+  assert_int_equal(uv_loop_close(&loop), 0);
+  snprintf(o->text, sizeof(o->text), "%.*s%.*s", (int)cr->len[0], cr->buf[0],
+           (int)cr->len[1], cr->buf[1]);
+  free(cr);
+  if (rc != 0)
+    fail_msg("spawn %s: %s", exe, uv_strerror(rc));
 }
 
 /* The child's test failed for the expected reason (and only that one). */
@@ -538,14 +595,15 @@ static void expect_child_failure(const char *name, const char *why,
                                  const char *also) {
   pkt_snapshot snap;
   pkt_snapshot_take(&snap);
-  child_out o;
+  static child_out o;
   run_child(name, &o);
-  if (!WIFEXITED(o.status) || WEXITSTATUS(o.status) != 1 ||
+  if (o.term_signal != 0 || o.exit_status != 1 ||
       strstr(o.text, "[  FAILED  ] 1 test(s)") == NULL ||
       strstr(o.text, why) == NULL || strstr(o.text, also) == NULL ||
       strstr(o.text, "ran on") != NULL)
-    fail_msg("child %s: status %#x, wanted a failure saying '%s' and '%s':\n%s",
-             name, (unsigned)o.status, why, also, o.text);
+    fail_msg("child %s: exit %d, signal %d, wanted a failure saying '%s' and "
+             "'%s':\n%s",
+             name, (int)o.exit_status, o.term_signal, why, also, o.text);
   pkt_snapshot_check(&snap);
 }
 
@@ -579,11 +637,12 @@ static void unmet_expectation_fails_the_test(void **state) {
 /* The control: the same child machinery reports a passing scenario. */
 static void child_control_passes(void **state) {
   (void)state;
-  child_out o;
+  static child_out o;
   run_child("child_ok", &o);
-  if (!WIFEXITED(o.status) || WEXITSTATUS(o.status) != 0 ||
+  if (o.term_signal != 0 || o.exit_status != 0 ||
       strstr(o.text, "[  PASSED  ] 1 test(s)") == NULL)
-    fail_msg("child_ok: status %#x:\n%s", (unsigned)o.status, o.text);
+    fail_msg("child_ok: exit %d, signal %d:\n%s", (int)o.exit_status,
+             o.term_signal, o.text);
 }
 
 int main(void) {

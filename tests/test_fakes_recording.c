@@ -6,8 +6,6 @@
 #include <pk/recording.h>
 #include <pk/recording_cmocka.h>
 
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -423,7 +421,8 @@ static void results_identical_to_inner(void **state) {
   PKT_ASSERT_OK(pk_scripted_new(&inner));
   PKT_ASSERT_OK(pk_script_program(inner, "ok", pk_reply_ok("yes\n")));
   PKT_ASSERT_OK(pk_script_program(inner, "bad", pk_reply_fail(3, "no\n")));
-  PKT_ASSERT_OK(pk_script_program(inner, "sig", pk_reply_signalled(SIGSEGV)));
+  PKT_ASSERT_OK(
+      pk_script_program(inner, "sig", pk_reply_signalled(PK_SIGSEGV)));
   PKT_ASSERT_OK(pk_script_program(inner, "gone", pk_reply_not_found()));
   PKT_ASSERT_OK(pk_script_program(
       inner, "lines", pk_reply_lines((const char *[]){"a", "b", "c"}, 3)));
@@ -484,10 +483,10 @@ static void signals_and_clock_reach_inner(void **state) {
   pk_proc *p;
   PKT_ASSERT_OK(pk_start(rec2, c, NULL, &p));
   assert_int_equal(pk_proc_pid(p), 0); /* the inner's exec, unchanged */
-  PKT_ASSERT_OK(pk_proc_kill(p, SIGKILL));
+  PKT_ASSERT_OK(pk_proc_kill(p, PK_SIGKILL));
   assert_int_equal(pk_proc_wait(p), PK_ECANCELED);
   assert_int_equal(pk_result_outcome(pk_proc_result(p)), PK_OUTCOME_CANCELLED);
-  assert_int_equal(pk_proc_kill(p, SIGTERM), PK_ESRCH);
+  assert_int_equal(pk_proc_kill(p, PK_SIGTERM), PK_ESRCH);
   pk_proc_free(p);
 
   /* Freed while running: release reaches the inner runner. */
@@ -514,6 +513,7 @@ static void signals_and_clock_reach_inner(void **state) {
 
 static void around_real_runner(void **state) {
   (void)state;
+  PKT_SKIP_UNLESS_REAL();
   pkt_snapshot snap;
   pkt_snapshot_take(&snap);
   pk_runner *inner = pkt_runner(PK_MECH_AUTO, 0);
@@ -550,7 +550,7 @@ static void around_real_runner(void **state) {
   pk_proc *p;
   PKT_ASSERT_OK(pk_start(rec, slp, NULL, &p));
   assert_true(pk_proc_pid(p) > 0);
-  PKT_ASSERT_OK(pk_proc_kill(p, SIGKILL));
+  PKT_ASSERT_OK(pk_proc_kill(p, PK_SIGKILL));
   assert_int_equal(pk_proc_wait(p), PK_ECANCELED);
   assert_int_equal(pk_result_outcome(pk_proc_result(p)), PK_OUTCOME_CANCELLED);
   pk_proc_free(p);
@@ -581,13 +581,15 @@ static void around_real_runner(void **state) {
 #define PER_THREAD 100
 
 typedef struct worker {
+  uv_thread_t t;
   pk_runner *r;
   int id;
+  long bad;
 } worker;
 
-static void *work(void *arg) {
+static void work(void *arg) {
   worker *w = arg;
-  intptr_t bad = 0;
+  long bad = 0;
   for (int i = 0; i < PER_THREAD; i++) {
     char t[16], n[16];
     snprintf(t, sizeof(t), "t%d", w->id);
@@ -603,23 +605,21 @@ static void *work(void *arg) {
     pk_result_free(res);
     pk_cmd_free(c);
   }
-  return (void *)bad;
+  w->bad = bad;
 }
 
 static void shared_by_threads(void **state) {
   (void)state;
   pk_runner *inner = scripted_any("ok\n");
   pk_runner *rec = recorder(inner);
-  pthread_t th[NTHREADS];
   worker w[NTHREADS];
   for (int i = 0; i < NTHREADS; i++) {
     w[i] = (worker){.r = rec, .id = i};
-    assert_int_equal(pthread_create(&th[i], NULL, work, &w[i]), 0);
+    assert_int_equal(uv_thread_create(&w[i].t, work, &w[i]), 0);
   }
   for (int i = 0; i < NTHREADS; i++) {
-    void *bad;
-    pthread_join(th[i], &bad);
-    assert_int_equal((intptr_t)bad, 0);
+    uv_thread_join(&w[i].t);
+    assert_int_equal(w[i].bad, 0);
   }
   assert_int_equal(pk_recording_count(rec), NTHREADS * PER_THREAD);
   bool seen[NTHREADS][PER_THREAD] = {{false}};
@@ -695,29 +695,31 @@ static void dryrun_lines(void **state) {
   pk_runner_free(d);
 }
 
-static void *dry_work(void *arg) {
-  pk_runner *d = arg;
-  intptr_t bad = 0;
+static void dry_work(void *arg) {
+  worker *w = arg;
+  pk_runner *d = w->r;
+  long bad = 0;
   for (int i = 0; i < PER_THREAD; i++) {
     pk_cmd *c = NULL;
     bad += pk_cmd_new("x", &c) != 0 || pk_cmd_arg(c, "a b") != 0;
     bad += pk_output(d, c, NULL) != 0;
     pk_cmd_free(c);
   }
-  return (void *)bad;
+  w->bad = bad;
 }
 
 static void dryrun_shared_by_threads(void **state) {
   (void)state;
   pk_runner *d;
   PKT_ASSERT_OK(pk_dryrun_new(&d));
-  pthread_t th[NTHREADS];
-  for (int i = 0; i < NTHREADS; i++)
-    assert_int_equal(pthread_create(&th[i], NULL, dry_work, d), 0);
+  worker w[NTHREADS];
   for (int i = 0; i < NTHREADS; i++) {
-    void *bad;
-    pthread_join(th[i], &bad);
-    assert_int_equal((intptr_t)bad, 0);
+    w[i] = (worker){.r = d, .id = i};
+    assert_int_equal(uv_thread_create(&w[i].t, dry_work, &w[i]), 0);
+  }
+  for (int i = 0; i < NTHREADS; i++) {
+    uv_thread_join(&w[i].t);
+    assert_int_equal(w[i].bad, 0);
   }
   assert_int_equal(pk_dryrun_count(d), NTHREADS * PER_THREAD);
   for (size_t i = 0; i < NTHREADS * PER_THREAD; i++)

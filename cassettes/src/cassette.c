@@ -196,11 +196,14 @@ static int load(pk_cassette *c) {
 static int paths(pk_cassette *c) {
   if (!c->opts.normalize_paths)
     return 0;
-  char cwd[4096];
-  const char *tmp = getenv("TMPDIR");
-  return pkc_subst_add_paths(c->subst, getenv("HOME"),
-                             tmp != NULL && *tmp != '\0' ? tmp : "/tmp",
-                             pk__cwd(cwd, sizeof(cwd)));
+  /* libuv's answers: $HOME or the password database, $TMPDIR (then TMP,
+   * TEMP, TEMPDIR) or /tmp on POSIX; USERPROFILE and GetTempPath on
+   * Windows. */
+  char cwd[4096], home[4096], tmp[4096];
+  size_t nh = sizeof(home), nt = sizeof(tmp);
+  return pkc_subst_add_paths(
+      c->subst, uv_os_homedir(home, &nh) == 0 ? home : NULL,
+      uv_os_tmpdir(tmp, &nt) == 0 ? tmp : "/tmp", pk__cwd(cwd, sizeof(cwd)));
 }
 
 int pk_cassette_open(const char *path, const pk_cassette_opts *opts,

@@ -41,8 +41,11 @@ apt-get "${apt_opts[@]}" update -qq >&2
 (cd "$work/src" &&
   apt-get "${apt_opts[@]}" source --download-only -qq libuv1 libyaml cmocka nettle >&2)
 cd "$work/src"
+# (apt verified the files against the signed Release; dpkg-source's own
+# gpgv check of the .dsc has no keyring here and only warns.)
 for dsc in libuv1_*.dsc libyaml_*.dsc cmocka_*.dsc; do
-  dpkg-source -q -x "$dsc" >/dev/null
+  dpkg-source -q -x "$dsc" >>"$work/dpkg-source.log" 2>&1 ||
+    { cat "$work/dpkg-source.log" >&2; exit 1; }
 done
 tar xzf nettle_*.orig.tar.gz
 
