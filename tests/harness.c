@@ -5,8 +5,10 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <uv.h>
 
@@ -123,4 +125,54 @@ void pkt_fail_after(long n) {
 void pkt_restore_allocator(void) {
   alloc_budget = -1;
   pk_replace_allocator(NULL, NULL, NULL, NULL);
+}
+
+static bool path_exists(const char *path) {
+  uv_fs_t req;
+  int rc = uv_fs_lstat(NULL, &req, path, NULL);
+  uv_fs_req_cleanup(&req);
+  return rc == 0;
+}
+
+/* rm -rf through libuv's fs calls (no shell, any host): 0 when d is gone,
+ * else the first error. */
+int pkt_rm_tree(const char *d) {
+  uv_fs_t req;
+  int rc = uv_fs_scandir(NULL, &req, d, 0, NULL);
+  if (rc < 0) {
+    uv_fs_req_cleanup(&req);
+    return rc == UV_ENOENT ? 0 : rc;
+  }
+  int first = 0;
+  uv_dirent_t de;
+  while (uv_fs_scandir_next(&req, &de) != UV_EOF) {
+    char path[2048];
+    snprintf(path, sizeof(path), "%s/%s", d, de.name);
+    bool is_dir = de.type == UV_DIRENT_DIR;
+    if (de.type == UV_DIRENT_UNKNOWN) {
+      uv_fs_t sr;
+      is_dir = uv_fs_lstat(NULL, &sr, path, NULL) == 0 &&
+               (sr.statbuf.st_mode & S_IFMT) == S_IFDIR;
+      uv_fs_req_cleanup(&sr);
+    }
+    uv_fs_t ur;
+    rc = is_dir ? pkt_rm_tree(path) : uv_fs_unlink(NULL, &ur, path, NULL);
+    if (!is_dir)
+      uv_fs_req_cleanup(&ur);
+    if (rc != 0 && first == 0)
+      first = rc;
+  }
+  uv_fs_req_cleanup(&req);
+  rc = uv_fs_rmdir(NULL, &req, d, NULL);
+  uv_fs_req_cleanup(&req);
+  if (first == 0 && rc != 0)
+    first = rc;
+  return first == 0 && path_exists(d) ? UV_EEXIST : first;
+}
+
+void pkt_rm_rf(const char *d) {
+  int rc = pkt_rm_tree(d);
+  if (rc != 0)
+    fail_msg("rm -rf %s: %s", d, uv_strerror(rc));
+  assert_false(path_exists(d));
 }

@@ -111,6 +111,10 @@ void pkt_unsetenv(const char *name);
 /* mkdtemp: tmpl ends in XXXXXX and is rewritten in place. */
 char *pkt_mkdtemp(char *tmpl);
 void pkt_mkdir(const char *path);
+/* rm -rf through libuv (no shell, any host): 0 when dir is gone (or was
+ * never there), else the first error; pkt_rm_rf fails the test instead. */
+int pkt_rm_tree(const char *dir);
+void pkt_rm_rf(const char *dir);
 /* A directory for temporary files: $TMPDIR (POSIX) or the user's temp
  * directory (Windows), without a trailing separator. */
 const char *pkt_tmpdir(void);

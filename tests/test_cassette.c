@@ -39,45 +39,6 @@ static void assert_same_file(const uv_stat_t *a, const uv_stat_t *b) {
   assert_int_equal(a->st_mtim.tv_nsec, b->st_mtim.tv_nsec);
 }
 
-/* rm -rf through libuv's fs calls: no shell, any host. */
-static void rm_rf(const char *dir) {
-  uv_fs_t req;
-  int rc = uv_fs_scandir(NULL, &req, dir, 0, NULL);
-  if (rc < 0) {
-    uv_fs_req_cleanup(&req);
-    if (rc == UV_ENOENT)
-      return;
-    fail_msg("scandir %s: %s", dir, uv_strerror(rc));
-  }
-  uv_dirent_t de;
-  while (uv_fs_scandir_next(&req, &de) != UV_EOF) {
-    char path[2048];
-    snprintf(path, sizeof(path), "%s/%s", dir, de.name);
-    bool is_dir = de.type == UV_DIRENT_DIR;
-    if (de.type == UV_DIRENT_UNKNOWN) {
-      uv_fs_t sr;
-      is_dir = uv_fs_lstat(NULL, &sr, path, NULL) == 0 &&
-               (sr.statbuf.st_mode & S_IFMT) == S_IFDIR;
-      uv_fs_req_cleanup(&sr);
-    }
-    if (is_dir) {
-      rm_rf(path);
-      continue;
-    }
-    uv_fs_t ur;
-    rc = uv_fs_unlink(NULL, &ur, path, NULL);
-    uv_fs_req_cleanup(&ur);
-    if (rc != 0)
-      fail_msg("unlink %s: %s", path, uv_strerror(rc));
-  }
-  uv_fs_req_cleanup(&req);
-  rc = uv_fs_rmdir(NULL, &req, dir, NULL);
-  uv_fs_req_cleanup(&req);
-  if (rc != 0)
-    fail_msg("rmdir %s: %s", dir, uv_strerror(rc));
-  assert_false(stat_of(dir, NULL)); /* really gone */
-}
-
 static int setup(void **state) {
   fx *f = test_calloc(1, sizeof(*f));
   snprintf(f->dir, sizeof(f->dir), "%s/pk-cassette-XXXXXX", pkt_tmpdir());
@@ -95,7 +56,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fx *f = *state;
   pk_runner_free(f->inner);
-  rm_rf(f->dir);
+  pkt_rm_rf(f->dir);
   test_free(f);
   return 0;
 }

@@ -30,49 +30,6 @@ static bool exists(const char *path) {
   return rc == 0;
 }
 
-/* rm -rf through libuv's fs calls (no shell, any host): 0 when d is gone,
- * else the first error. */
-static int rm_tree(const char *d) {
-  uv_fs_t req;
-  int rc = uv_fs_scandir(NULL, &req, d, 0, NULL);
-  if (rc < 0) {
-    uv_fs_req_cleanup(&req);
-    return rc == UV_ENOENT ? 0 : rc;
-  }
-  int first = 0;
-  uv_dirent_t de;
-  while (uv_fs_scandir_next(&req, &de) != UV_EOF) {
-    char path[2048];
-    snprintf(path, sizeof(path), "%s/%s", d, de.name);
-    bool is_dir = de.type == UV_DIRENT_DIR;
-    if (de.type == UV_DIRENT_UNKNOWN) {
-      uv_fs_t sr;
-      is_dir = uv_fs_lstat(NULL, &sr, path, NULL) == 0 &&
-               (sr.statbuf.st_mode & S_IFMT) == S_IFDIR;
-      uv_fs_req_cleanup(&sr);
-    }
-    uv_fs_t ur;
-    rc = is_dir ? rm_tree(path) : uv_fs_unlink(NULL, &ur, path, NULL);
-    if (!is_dir)
-      uv_fs_req_cleanup(&ur);
-    if (rc != 0 && first == 0)
-      first = rc;
-  }
-  uv_fs_req_cleanup(&req);
-  rc = uv_fs_rmdir(NULL, &req, d, NULL);
-  uv_fs_req_cleanup(&req);
-  if (first == 0 && rc != 0)
-    first = rc;
-  return first == 0 && exists(d) ? UV_EEXIST : first;
-}
-
-static void rm_rf(const char *d) {
-  int rc = rm_tree(d);
-  if (rc != 0)
-    fail_msg("rm -rf %s: %s", d, uv_strerror(rc));
-  assert_false(exists(d));
-}
-
 static int group_setup(void **state) {
   (void)state;
   snprintf(dir, sizeof(dir), "%s/pk-cascm-XXXXXX", pkt_tmpdir());
@@ -88,7 +45,7 @@ static int group_setup(void **state) {
 
 static int group_teardown(void **state) {
   (void)state;
-  if (rm_tree(dir) != 0 || exists(dir))
+  if (pkt_rm_tree(dir) != 0 || exists(dir))
     return -1;
   pkt_unsetenv("PK_CASSETTE_DIR");
   return 0;
@@ -286,7 +243,7 @@ static void baked_directory(void **state) {
   snprintf(path, sizeof(path), "%s/test_cassette_cmocka/baked_directory.yaml",
            baked);
   assert_true(exists(path));
-  rm_rf(baked);
+  pkt_rm_rf(baked);
   pk_runner_free(inner);
 }
 

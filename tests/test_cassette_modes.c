@@ -76,44 +76,10 @@ static void remove_file(const char *path) {
     fail_msg("unlink %s: %s", path, uv_strerror(rc));
 }
 
-/* rm -rf through libuv's fs calls: no shell, any host. */
-static void rm_rf(const char *dir) {
-  uv_fs_t req;
-  int rc = uv_fs_scandir(NULL, &req, dir, 0, NULL);
-  if (rc < 0) {
-    uv_fs_req_cleanup(&req);
-    if (rc == UV_ENOENT)
-      return;
-    fail_msg("scandir %s: %s", dir, uv_strerror(rc));
-  }
-  uv_dirent_t de;
-  while (uv_fs_scandir_next(&req, &de) != UV_EOF) {
-    char path[2048];
-    snprintf(path, sizeof(path), "%s/%s", dir, de.name);
-    bool is_dir = de.type == UV_DIRENT_DIR;
-    if (de.type == UV_DIRENT_UNKNOWN) {
-      uv_fs_t sr;
-      is_dir = uv_fs_lstat(NULL, &sr, path, NULL) == 0 &&
-               (sr.statbuf.st_mode & S_IFMT) == S_IFDIR;
-      uv_fs_req_cleanup(&sr);
-    }
-    if (is_dir)
-      rm_rf(path);
-    else
-      remove_file(path);
-  }
-  uv_fs_req_cleanup(&req);
-  rc = uv_fs_rmdir(NULL, &req, dir, NULL);
-  uv_fs_req_cleanup(&req);
-  if (rc != 0)
-    fail_msg("rmdir %s: %s", dir, uv_strerror(rc));
-  assert_false(stat_of(dir, NULL)); /* really gone */
-}
-
 static int teardown(void **state) {
   fx *f = *state;
   pk_runner_free(f->inner);
-  rm_rf(f->dir);
+  pkt_rm_rf(f->dir);
   clear_env();
   test_free(f);
   return 0;
@@ -910,8 +876,8 @@ static void normalize_paths(void **state) {
     pkt_unsetenv(PKT_TMP_VAR);
   pk__free(oldhome);
   pk__free(oldtmp);
-  rm_rf(m1.root);
-  rm_rf(m2.root);
+  pkt_rm_rf(m1.root);
+  pkt_rm_rf(m2.root);
 }
 
 /* --------------------------------------------------------------- env */

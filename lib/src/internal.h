@@ -126,8 +126,8 @@ void pk__result_set_errmsg(pk_result *r, const char *fmt, ...) PK__PRINTF(2, 3);
 /* Resolve program like execvp. On success *resolved is a heap path. On
  * failure returns PK_ENOENT / PK_EACCES and *msg describes what was
  * searched (heap). cwd is the child's cwd for relative PATH entries. */
-int pk__resolve_program(const char *program, const char *path_env,
-                        const char *cwd, char **resolved, char **msg);
+PK_EXTERN int pk__resolve_program(const char *program, const char *path_env,
+                                  const char *cwd, char **resolved, char **msg);
 
 /* errno -> negative code (libuv values on Unix) */
 #define PK__ERR(e) (-(e))

@@ -8,7 +8,7 @@ static const struct {
   const char *name;
 } signal_names[] = {
 #define N(s)                                                                   \
-  { s, #s + 3 }
+  { s, &#s[3] } /* "PK_SIGHUP" -> "SIGHUP" */
     N(PK_SIGHUP),    N(PK_SIGINT),  N(PK_SIGQUIT),
     N(PK_SIGILL),    N(PK_SIGTRAP), N(PK_SIGABRT),
     N(PK_SIGBUS),    N(PK_SIGFPE),  N(PK_SIGKILL),

@@ -1,5 +1,5 @@
-/* Program lookup on PATH, with execvp's rules, done in the parent so the
- * error can name every directory searched. */
+/* POSIX: program lookup on PATH, with execvp's rules, done in the parent
+ * so the error can name every directory searched (path_win.c: Windows). */
 #include "internal.h"
 
 #include <errno.h>
