@@ -127,6 +127,15 @@ void pkt_restore_allocator(void) {
   pk_replace_allocator(NULL, NULL, NULL, NULL);
 }
 
+bool pkt_stat(const char *path, uv_stat_t *st) {
+  uv_fs_t req;
+  int rc = uv_fs_stat(NULL, &req, path, NULL);
+  if (rc == 0 && st != NULL)
+    *st = req.statbuf;
+  uv_fs_req_cleanup(&req);
+  return rc == 0;
+}
+
 static bool path_exists(const char *path) {
   uv_fs_t req;
   int rc = uv_fs_lstat(NULL, &req, path, NULL);

@@ -114,6 +114,9 @@ void pkt_mkdir(const char *path);
 /* rm -rf through libuv (no shell, any host): 0 when dir is gone (or was
  * never there), else the first error; pkt_rm_rf fails the test instead. */
 int pkt_rm_tree(const char *dir);
+/* The file's metadata through libuv (st_ino is the file id on Windows),
+ * or false when there is no such file (st may be NULL). */
+bool pkt_stat(const char *path, uv_stat_t *st);
 void pkt_rm_rf(const char *dir);
 /* A directory for temporary files: $TMPDIR (POSIX) or the user's temp
  * directory (Windows), without a trailing separator. */

@@ -21,17 +21,6 @@ typedef struct fx {
   pk_runner *inner;
 } fx;
 
-/* The file's metadata through libuv (st_ino is the file id on Windows),
- * or false when there is no such file. */
-static bool stat_of(const char *path, uv_stat_t *st) {
-  uv_fs_t req;
-  int rc = uv_fs_stat(NULL, &req, path, NULL);
-  if (rc == 0 && st != NULL)
-    *st = req.statbuf;
-  uv_fs_req_cleanup(&req);
-  return rc == 0;
-}
-
 /* The same file, not rewritten: same inode (file id) and mtime. */
 static void assert_same_file(const uv_stat_t *a, const uv_stat_t *b) {
   assert_int_equal(a->st_ino, b->st_ino);
@@ -139,7 +128,7 @@ static void record_then_replay(void **state) {
   assert_int_equal(pk_scripted_calls(f->inner), 1);
 
   uv_stat_t st;
-  assert_true(stat_of(f->path, &st));
+  assert_true(pkt_stat(f->path, &st));
 #if !defined(_WIN32) /* Windows has no permission bits: ACLs instead */
   assert_int_equal(st.st_mode & 0777, 0600);
 #endif
@@ -370,7 +359,7 @@ static void credential_shape_refused(void **state) {
   assert_int_equal(pk_cassette_close(c, err, sizeof(err)), PK_ESECRET);
   assert_non_null(strstr(err, "stdout"));
   assert_null(strstr(err, "ghp_abc"));
-  assert_false(stat_of(f->path, NULL));
+  assert_false(pkt_stat(f->path, NULL));
 }
 
 /* Saving with nothing new rewrites nothing. */
@@ -381,12 +370,12 @@ static void quiet_saves(void **state) {
   pk_result_free(run(pk_cassette_runner(c), NULL, "a", NULL));
   close_ok(c);
   uv_stat_t st1, st2;
-  assert_true(stat_of(f->path, &st1));
+  assert_true(pkt_stat(f->path, &st1));
   c = open_mode(f, PK_RECORD_NEW_EPISODES, true);
   pk_result_free(run(pk_cassette_runner(c), NULL, "a", NULL)); /* a hit */
   PKT_ASSERT_OK(pk_cassette_save(c));
   close_ok(c);
-  assert_true(stat_of(f->path, &st2));
+  assert_true(pkt_stat(f->path, &st2));
   assert_same_file(&st1, &st2);
 }
 
@@ -399,7 +388,7 @@ static void symlink_target_refused(void **state) {
   pk_result_free(run(pk_cassette_runner(c), NULL, "a", NULL));
   close_ok(c);
   uv_stat_t st1, st2;
-  assert_true(stat_of(f->path, &st1));
+  assert_true(pkt_stat(f->path, &st1));
 
   char link[1200];
   snprintf(link, sizeof(link), "%s/l.yaml", f->dir);
@@ -429,7 +418,7 @@ static void symlink_target_refused(void **state) {
   pk_result_free(run(pk_cassette_runner(c), NULL, "a", NULL));
   assert_int_equal(pk_cassette_close(c, err, sizeof(err)), PK_EACCES);
   assert_non_null(strstr(err, "symlink"));
-  assert_true(stat_of(f->path, &st2));
+  assert_true(pkt_stat(f->path, &st2));
   assert_same_file(&st1, &st2);
 }
 

@@ -56,17 +56,6 @@ static int setup(void **state) {
   return 0;
 }
 
-/* The file's metadata through libuv (st_ino is the file id on Windows),
- * or false when there is no such file. */
-static bool stat_of(const char *path, uv_stat_t *st) {
-  uv_fs_t req;
-  int rc = uv_fs_stat(NULL, &req, path, NULL);
-  if (rc == 0 && st != NULL)
-    *st = req.statbuf;
-  uv_fs_req_cleanup(&req);
-  return rc == 0;
-}
-
 /* Remove a file that may not be there. */
 static void remove_file(const char *path) {
   uv_fs_t req;
@@ -282,7 +271,7 @@ static void mode_default_and_ci(void **state) {
   pk_cassette *c = open_mode(f, PK_RECORD_DEFAULT);
   assert_int_equal(pk_cassette_mode(c), PK_RECORD_ONCE);
   close_ok(c);
-  assert_false(stat_of(f->path, NULL)); /* nothing recorded */
+  assert_false(pkt_stat(f->path, NULL)); /* nothing recorded */
 
   pkt_setenv("CI", "true");
   pk_cassette_opts o = {.mode = PK_RECORD_DEFAULT, .inner = f->inner};
@@ -1540,7 +1529,7 @@ static void discard_and_double_save(void **state) {
   pk_cassette_discard(c);
   PKT_ASSERT_OK(pk_cassette_save(c));
   close_ok(c);
-  assert_false(stat_of(f->path, NULL));
+  assert_false(pkt_stat(f->path, NULL));
 
   pk_record_mode modes[] = {PK_RECORD_NEW_EPISODES, PK_RECORD_ALL};
   for (size_t i = 0; i < 2; i++) {
@@ -1549,9 +1538,9 @@ static void discard_and_double_save(void **state) {
     expect(c, "a", NULL, "a\n");
     PKT_ASSERT_OK(pk_cassette_save(c));
     uv_stat_t st1, st2;
-    assert_true(stat_of(f->path, &st1));
+    assert_true(pkt_stat(f->path, &st1));
     PKT_ASSERT_OK(pk_cassette_save(c)); /* nothing new: not rewritten */
-    assert_true(stat_of(f->path, &st2));
+    assert_true(pkt_stat(f->path, &st2));
     assert_int_equal(st1.st_ino, st2.st_ino); /* the file id on Windows */
     assert_int_equal(st1.st_mtim.tv_sec, st2.st_mtim.tv_sec);
     assert_int_equal(st1.st_mtim.tv_nsec, st2.st_mtim.tv_nsec);

@@ -93,5 +93,9 @@ done
 cd /
 rm -rf "$work"
 touch "$prefix/.complete"
+# Prefixes of other script or toolchain versions are not used again.
+for old in "$cache"/deps-*; do
+  [ "$old" = "$prefix" ] || rm -rf "$old"
+done
 log "done: $prefix"
 echo "$prefix"
