@@ -2,6 +2,7 @@
  * groups and the failing allocator (harness_posix.c / harness_win.c have
  * the rest). */
 #include "harness.h"
+#include "internal.h"
 
 #include <stdarg.h>
 #include <stdbool.h>
@@ -39,6 +40,17 @@ const char *pkt_tmpdir(void) {
   if (dir[0] == '\0' && uv_os_tmpdir(dir, &n) != 0)
     fail_msg("no temporary directory");
   return dir;
+}
+
+bool pkt_host_signals(void) { return pk__host_signals(); }
+
+void pkt_assert_ended_by(const pk_result *r, int sig) {
+  if (pk__host_signals()) {
+    assert_int_equal(pk_result_signal(r), sig);
+    return;
+  }
+  assert_int_equal(pk_result_signal(r), 0);
+  assert_int_equal(pk_result_code(r), 1);
 }
 
 bool pkt_real_runs(void) {

@@ -121,10 +121,17 @@ void pkt_rm_rf(const char *dir);
 /* A directory for temporary files: $TMPDIR (POSIX) or the user's temp
  * directory (Windows), without a trailing separator. */
 const char *pkt_tmpdir(void);
-/* Whether this host can run real child processes through pk yet
- * (Windows cannot until the job_object runner lands); suites skip their
- * real-process cases with a printed reason when it cannot. */
+/* Whether this host can run real child processes through pk (a host
+ * without a real runner makes pk_real_runner_new say PK_EUNSUPPORTED);
+ * suites skip their real-process cases with a printed reason when not. */
 bool pkt_real_runs(void);
+
+/* This host has POSIX signals (not Windows): see pk__host_signals. */
+bool pkt_host_signals(void);
+/* r ended because pk sent sig (a deadline, a kill): on a host with
+ * signals, pk_result_signal is sig; without (Windows) the run was
+ * terminated, exit code 1 and no signal, for a real run and a double. */
+void pkt_assert_ended_by(const pk_result *r, int sig);
 #define PKT_SKIP_UNLESS_REAL()                                                 \
   do {                                                                         \
     if (!pkt_real_runs()) {                                                    \

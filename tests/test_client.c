@@ -192,7 +192,7 @@ static void default_timeout_and_accepted_take_effect(void **state) {
   pk_result *res = NULL;
   assert_int_equal(pk_client_output(c, cmd, &res), PK_ETIMEOUT);
   assert_int_equal(pk_result_outcome(res), PK_OUTCOME_TIMED_OUT);
-  assert_int_equal(pk_result_signal(res), PK_SIGINT); /* the default's */
+  pkt_assert_ended_by(res, PK_SIGINT); /* the default's */
   pk_result_free(res);
   /* A command that says "no timeout" on purpose keeps it: the pending
    * run then ends only by cancellation, not by the default. */
@@ -618,7 +618,11 @@ static void real_child_gets_the_defaults(void **state) {
   pk_cmd_free(cmd);
   PKT_ASSERT_OK(pk_client_cmd_args(c, ARGV("cwd"), &cmd));
   PKT_ASSERT_OK(pk_client_run(c, cmd, &text, NULL));
+#if defined(_WIN32) /* "/" is the current drive's root */
+  assert_true(strlen(text) == 3 && strcmp(text + 1, ":\\") == 0);
+#else
   assert_string_equal(text, "/");
+#endif
   pk_free(text);
   pk_cmd_free(cmd);
   pk_client_free(c);

@@ -102,6 +102,10 @@ typedef struct scenario {
   /* Why a cassette cannot record and replay this scenario meaningfully
    * (NULL: it can, and the replay must match the recorded run). */
   const char *no_replay;
+  /* Why the scenario means nothing on a host without POSIX signals and
+   * execute permissions (Windows); NULL: it runs there too, pk's kills
+   * reporting exit code 1 (host_want). */
+  const char *posix_only;
 } scenario;
 
 /* ----------------------------------------------------------- replies */
@@ -272,6 +276,13 @@ static pk_reply *r_spew_4m_out(void) {
   "caused, not the signal, and the replay answers a signal with the "          \
   "default disposition (the child's handler is not recorded)"
 
+/* The scenarios a host without signals cannot run (posix_only). */
+#define NO_SIGNALS_RAISE "the child kills itself with a signal"
+#define NO_SIGNALS_SOFT                                                        \
+  "the child handles SIGTERM: without signals pk has no soft stop, a "         \
+  "deadline ends the tree at once and pk_proc_kill(SIGTERM) is "               \
+  "PK_EUNSUPPORTED (test_win_runner)"
+
 static const scenario scenarios[] = {
     {.name = "exit 0 with text",
      .args = {"echo", "hello", "world"},
@@ -304,12 +315,14 @@ static const scenario scenarios[] = {
      .args = {"raise", "15"},
      .verbs = ALL_VERBS,
      .want = SIGNALLED(PK_SIGTERM),
-     .variants = {{r_sigterm, NULL}}},
+     .variants = {{r_sigterm, NULL}},
+     .posix_only = NO_SIGNALS_RAISE},
     {.name = "killed by SIGKILL",
      .args = {"raise", "9"},
      .verbs = ALL_VERBS,
      .want = SIGNALLED(PK_SIGKILL),
-     .variants = {{r_sigkill, NULL}}},
+     .variants = {{r_sigkill, NULL}},
+     .posix_only = NO_SIGNALS_RAISE},
     {.name = "five lines through line callbacks",
      .args = {"lines", "5"},
      .verbs = ALL_VERBS,
@@ -375,7 +388,9 @@ static const scenario scenarios[] = {
      .program = PK_SOURCE_DIR "/.clang-format",
      .verbs = ALL_VERBS,
      .want = {PK_OUTCOME_NONE, -1, 0, PK_EACCES},
-     .variants = {{r_eacces, NULL}}},
+     .variants = {{r_eacces, NULL}},
+     .posix_only = "Windows has no execute permission: a file that is not "
+                   "a program is ENOEXEC (the next scenario)"},
     {.name = "not a program (exec says ENOEXEC)",
      .program = "@NOEXEC",
      .verbs = ALL_VERBS,
@@ -441,7 +456,8 @@ static const scenario scenarios[] = {
      .grace_ms = 5000,
      .verbs = TIMEOUT_VERBS,
      .want = TIMED_OUT(42, 0),
-     .variants = {{r_pending_ready_trap_term, NULL}}},
+     .variants = {{r_pending_ready_trap_term, NULL}},
+     .posix_only = NO_SIGNALS_SOFT},
     {.name = "pk_proc_kill(SIGKILL) right after pk_start",
      .args = {"sleep", "30"},
      .verbs = VERB(V_START),
@@ -469,14 +485,16 @@ static const scenario scenarios[] = {
      .act = ACT_TERM_ON_LINE,
      .want = SIGNALLED(PK_SIGTERM),
      .variants = {{r_pending_ready, NULL}},
-     .no_replay = NO_REPLAY_SIGNAL},
+     .no_replay = NO_REPLAY_SIGNAL,
+     .posix_only = NO_SIGNALS_SOFT},
     {.name = "pk_proc_kill(SIGTERM) from on_line, TERM handled",
      .args = {"handle-term", "30"},
      .verbs = VERB(V_START),
      .act = ACT_TERM_ON_LINE,
      .want = EXITED(42),
      .variants = {{r_pending_ready_trap_term, NULL}},
-     .no_replay = NO_REPLAY_SIGNAL},
+     .no_replay = NO_REPLAY_SIGNAL,
+     .posix_only = NO_SIGNALS_SOFT},
 };
 
 #define NSCENARIOS (sizeof(scenarios) / sizeof(scenarios[0]))
@@ -952,6 +970,29 @@ static void cmp_obs(cmp *c, const obs *real, const obs *fake) {
     cmp_callbacks(c, real, fake);
 }
 
+/* What the scenario wants on this host: where pk ends the run (a kill, a
+ * deadline, a fail cap), a host without signals reports exit code 1
+ * (Windows: TerminateJobObject(job, 1)), never a signal. */
+static want host_want(const scenario *sc) {
+  want w = sc->want;
+  if (!pkt_host_signals() && w.sig != 0) {
+    if (w.outcome == PK_OUTCOME_SIGNALLED)
+      w.outcome = PK_OUTCOME_EXITED;
+    w.code = 1;
+    w.sig = 0;
+  }
+  return w;
+}
+
+/* A scenario that means nothing here is skipped, saying why. */
+#define SKIP_UNLESS_MEANINGFUL(sc)                                             \
+  do {                                                                         \
+    if ((sc)->posix_only != NULL && !pkt_host_signals()) {                     \
+      print_message("not run on this host: %s\n", (sc)->posix_only);           \
+      skip();                                                                  \
+    }                                                                          \
+  } while (0)
+
 /* One observable of a run against the scenario's want (fail_msg names
  * the side and the verb). */
 static void want_eq(const scenario *sc, verb v, const char *who,
@@ -971,18 +1012,18 @@ static void check_want(const scenario *sc, verb v, const obs *o,
                        const char *who, const char *gap, double scale) {
   const pk_result *r = o->res;
   assert_non_null(r);
-  if ((!listed(gap, "outcome", scale) &&
-       pk_result_outcome(r) != sc->want.outcome) ||
-      (!listed(gap, "code", scale) && pk_result_code(r) != sc->want.code) ||
-      (!listed(gap, "signal", scale) && pk_result_signal(r) != sc->want.sig))
+  want w = host_want(sc);
+  if ((!listed(gap, "outcome", scale) && pk_result_outcome(r) != w.outcome) ||
+      (!listed(gap, "code", scale) && pk_result_code(r) != w.code) ||
+      (!listed(gap, "signal", scale) && pk_result_signal(r) != w.sig))
     fail_msg("'%s' %s: %s ended %s, code %d, signal %d (%s); "
              "the scenario wants %s, code %d, signal %d",
              sc->name, verb_names[v], who,
              pk_outcome_name(pk_result_outcome(r)), pk_result_code(r),
              pk_result_signal(r), pk_result_errmsg(r),
-             pk_outcome_name(sc->want.outcome), sc->want.code, sc->want.sig);
+             pk_outcome_name(w.outcome), w.code, w.sig);
   if ((v == V_OUTPUT || v == V_START) && !listed(gap, "rc", scale))
-    want_eq(sc, v, who, "rc", o->rc, sc->want.err);
+    want_eq(sc, v, who, "rc", o->rc, w.err);
   if (v == V_START) {
     if (!listed(gap, "on_exit calls", scale))
       want_eq(sc, v, who, "on_exit calls", o->exits, 1);
@@ -1086,6 +1127,7 @@ static void compare_mechanism(const run_state *st, const pk_cmd *cmd,
 static void run_scenario(void **state) {
   const run_state *st = *state;
   const scenario *sc = st->sc;
+  SKIP_UNLESS_MEANINGFUL(sc);
   pkt_snapshot snap;
   pkt_snapshot_take(&snap);
   pk_cmd *cmd = build_cmd(sc);
@@ -1206,6 +1248,7 @@ static bool paced(const scenario *sc) {
 static void run_cassette(void **state) {
   const run_state *st = *state;
   const scenario *sc = st->sc;
+  SKIP_UNLESS_MEANINGFUL(sc);
   if (sc->no_replay != NULL) {
     print_message("not replayed: %s\n", sc->no_replay);
     skip();

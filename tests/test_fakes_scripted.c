@@ -177,7 +177,7 @@ static void pending_ends_by_timeout_or_cancel(void **state) {
   uint64_t t0 = pkt_now_ms();
   assert_int_equal(pk_output(r, c, &res), PK_ETIMEOUT);
   assert_true(pkt_now_ms() - t0 < 2000);
-  assert_int_equal(pk_result_signal(res), PK_SIGTERM);
+  pkt_assert_ended_by(res, PK_SIGTERM);
   pk_result_free(res);
   pk_cmd_free(c);
   c = cmd_of("hang", NULL);
@@ -212,14 +212,17 @@ static void traps_and_ignores(void **state) {
   pk_cmd *c = cmd_of("handler", NULL);
   PKT_ASSERT_OK(pk_cmd_set_timeout(c, 300, 500, 0));
   assert_int_equal(pk_output(r, c, &res), PK_ETIMEOUT);
-  assert_int_equal(pk_result_code(res), 42); /* its own exit, kept */
+  if (pkt_host_signals())
+    assert_int_equal(pk_result_code(res), 42); /* its own exit, kept */
+  else /* no soft signal to trap: terminated at the deadline */
+    pkt_assert_ended_by(res, PK_SIGKILL);
   assert_string_equal(pk_result_stdout(res, NULL), "ready\n");
   pk_result_free(res);
   pk_cmd_free(c);
   c = cmd_of("stubborn", NULL);
   PKT_ASSERT_OK(pk_cmd_set_timeout(c, 300, 500, 0));
   assert_int_equal(pk_output(r, c, &res), PK_ETIMEOUT);
-  assert_int_equal(pk_result_signal(res), PK_SIGKILL); /* grace ran out */
+  pkt_assert_ended_by(res, PK_SIGKILL); /* grace ran out */
   pk_result_free(res);
   pk_cmd_free(c);
   pk_runner_free(r);

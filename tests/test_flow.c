@@ -255,8 +255,13 @@ static void close_scripted(void **state) {
   pk_runner *r = scripted(chunks(100, 0));
   flow f;
   const pk_result *res = close_run(&f, r, cmd);
-  assert_int_equal(pk_result_outcome(res), PK_OUTCOME_SIGNALLED);
-  assert_int_equal(pk_result_signal(res), PK_SIGPIPE);
+  if (pkt_host_signals()) { /* the next write raises SIGPIPE */
+    assert_int_equal(pk_result_outcome(res), PK_OUTCOME_SIGNALLED);
+    assert_int_equal(pk_result_signal(res), PK_SIGPIPE);
+  } else { /* writes fail and the child goes on, to its own end */
+    assert_int_equal(pk_result_outcome(res), PK_OUTCOME_EXITED);
+    assert_int_equal(pk_result_code(res), 0);
+  }
   assert_int_equal(f.bytes, 100); /* nothing after the close */
   flow_end(&f);
   pk_runner_free(r);

@@ -1,7 +1,7 @@
 /* Windows: the directory lock (LockFileEx on .pk-cassettes.lock in the
- * directory) and the atomic replace (a temporary file in the same
- * directory, flushed, then ReplaceFileW over an existing file or
- * MoveFileExW onto a new name). Paths are UTF-8. */
+ * directory, a file that goes with its last holder) and the atomic replace (a
+ * temporary file in the same directory, flushed, then ReplaceFileW over an
+ * existing file or MoveFileExW onto a new name). Paths are UTF-8. */
 #include "file.h"
 #include "internal.h"
 #include "win.h"
@@ -31,11 +31,24 @@ int pkc_lock_dir(const char *path, int *lock_fd, char *errmsg, size_t errlen) {
                                      "%s: not valid UTF-8", path);
     goto out;
   }
-  HANDLE h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE,
-                         FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                         NULL, OPEN_ALWAYS, FILE_ATTRIBUTE_HIDDEN, NULL);
+  /* Deleted when the last handle closes, so no lock file is left in the
+   * user's directory. Once its holder closed it while others wait on it,
+   * it is "delete pending" and new opens are refused (access denied)
+   * until those are done too: retried, for up to 30 s. */
+  HANDLE h;
+  DWORD e = 0;
+  ULONGLONG until = GetTickCount64() + 30000;
+  for (;;) {
+    h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE,
+                    FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                    NULL, OPEN_ALWAYS,
+                    FILE_ATTRIBUTE_HIDDEN | FILE_FLAG_DELETE_ON_CLOSE, NULL);
+    e = h == INVALID_HANDLE_VALUE ? GetLastError() : 0;
+    if (e != ERROR_ACCESS_DENIED || GetTickCount64() > until)
+      break;
+    Sleep(1);
+  }
   if (h == INVALID_HANDLE_VALUE) {
-    DWORD e = GetLastError();
     rc = pkc__set_err(errmsg, errlen, PK_EIO,
                       "%s: cannot open the lock file %s: %s", path, lock,
                       pk__win_msg(e, m, sizeof(m)));
@@ -44,7 +57,7 @@ int pkc_lock_dir(const char *path, int *lock_fd, char *errmsg, size_t errlen) {
   OVERLAPPED ov;
   memset(&ov, 0, sizeof(ov));
   if (!LockFileEx(h, LOCKFILE_EXCLUSIVE_LOCK, 0, 1, 0, &ov)) {
-    DWORD e = GetLastError();
+    e = GetLastError();
     CloseHandle(h);
     rc = pkc__set_err(errmsg, errlen, PK_EIO, "%s: cannot lock %s: %s", path,
                       lock, pk__win_msg(e, m, sizeof(m)));

@@ -351,6 +351,9 @@ static bool harmless(int sig) {
 
 int pk__player_signal(pk_exec *e, int sig) {
   play_exec *p = (play_exec *)e;
+  bool posix = pk__host_signals();
+  if (!posix && sig != 0 && sig != PK_SIGKILL)
+    return PK_EUNSUPPORTED; /* as for a real run on this host */
   if (p->finished)
     return PK_ESRCH;
   if (p->pending_signal != 0 || p->pending_code > 0)
@@ -361,6 +364,8 @@ int pk__player_signal(pk_exec *e, int sig) {
   /* Ends from the loop, like a real death: never inside this call. */
   if (trap > 0)
     p->pending_code = trap;
+  else if (!posix) /* terminated: exit code 1, as TerminateJobObject */
+    p->pending_code = 1 + 1;
   else
     p->pending_signal = sig;
   arm(p, 0);

@@ -537,48 +537,62 @@ bool pk_cmd_foreground(const pk_cmd *c) { return c->foreground; }
 
 /* ---- environment ---- */
 
-static bool name_matches(const char *entry, const char *name) {
-  size_t n = strlen(name);
-  return strncmp(entry, name, n) == 0 && entry[n] == '=';
+static int ascii_lower(char c) {
+  return c >= 'A' && c <= 'Z' ? c + ('a' - 'A') : (unsigned char)c;
 }
 
-static bool inherited(const pk_cmd *c, const char *entry) {
+/* entry is "NAME=...". fold: Windows' names are case-insensitive (ASCII),
+ * as its environment block is. */
+static bool name_matches(const char *entry, const char *name, bool fold) {
+  size_t n = strlen(name);
+  if (!fold)
+    return strncmp(entry, name, n) == 0 && entry[n] == '=';
+  for (size_t i = 0; i < n; i++)
+    if (entry[i] == '\0' || ascii_lower(entry[i]) != ascii_lower(name[i]))
+      return false;
+  return entry[n] == '=';
+}
+
+static bool inherited(const pk_cmd *c, const char *entry, bool fold) {
   if (c->env_clear)
     return false;
   if (c->ninherit == 0)
     return true;
   for (size_t i = 0; i < c->ninherit; i++)
-    if (name_matches(entry, c->inherit[i]))
+    if (name_matches(entry, c->inherit[i], fold))
       return true;
   return false;
 }
 
 /* Index of NAME in v[0..n), or n. */
-static size_t env_find(char **v, size_t n, const char *name) {
+static size_t env_find(char **v, size_t n, const char *name, bool fold) {
   for (size_t i = 0; i < n; i++)
-    if (name_matches(v[i], name))
+    if (name_matches(v[i], name, fold))
       return i;
   return n;
 }
 
-int pk__cmd_build_env(const pk_cmd *c, char ***out) {
+int pk__cmd_build_env_from(const pk_cmd *c, char *const *base, bool fold,
+                           char ***out) {
   size_t nenv = 0;
-  for (char **e = environ; e != NULL && *e != NULL; e++)
+  for (char *const *e = base; e != NULL && *e != NULL; e++)
     nenv++;
   char **v = pk__calloc(nenv + c->nenv_ops + 1, sizeof(char *));
   if (v == NULL)
     return PK_ENOMEM;
   size_t n = 0;
   for (size_t i = 0; i < nenv; i++) {
-    if (!inherited(c, environ[i]) || strchr(environ[i], '=') == NULL)
+    /* (Windows' per-drive entries, "=C:=C:\dir", start with '=') */
+    const char *name_end = base[i] + (fold && base[i][0] == '=' ? 1 : 0);
+    if (!inherited(c, base[i], fold) || strchr(name_end, '=') == NULL)
       continue;
-    if ((v[n++] = pk__strdup(environ[i])) == NULL)
+    if ((v[n++] = pk__strdup(base[i])) == NULL)
       goto nomem;
   }
   for (size_t i = 0; i < c->nenv_ops; i++) {
     const pk__env_op *op = &c->env_ops[i];
-    size_t at = env_find(v, n, op->name);
-    if (at < n) {
+    size_t at;
+    while ((at = env_find(v, n, op->name, fold)) < n) {
       pk__free(v[at]);
       v[at] = v[--n];
       v[n] = NULL;
@@ -592,6 +606,10 @@ int pk__cmd_build_env(const pk_cmd *c, char ***out) {
 nomem:
   pk__strv_free(v);
   return PK_ENOMEM;
+}
+
+int pk__cmd_build_env(const pk_cmd *c, char ***out) {
+  return pk__cmd_build_env_from(c, environ, false, out);
 }
 
 const char *pk__cmd_path_env(const pk_cmd *c) {

@@ -417,6 +417,12 @@ static void on_deadline(uv_timer_t *t) {
   const pk_cmd *c = p->cmd;
   bool kill_now = c->grace_ms == 0 || c->soft_signal == PK_SIGKILL;
   int rc = exec_vt(p)->signal(p->exec, kill_now ? PK_SIGKILL : c->soft_signal);
+  if (rc == PK_EUNSUPPORTED && !kill_now) {
+    /* No soft step on this runner (Windows): end the tree now rather
+     * than after a grace nothing can use. */
+    kill_now = true;
+    rc = exec_vt(p)->signal(p->exec, PK_SIGKILL);
+  }
   if (rc == PK_ESRCH) { /* it exited before the deadline: not a timeout */
     ending(p); /* but a paused consumer must not hold the run past it */
     return;

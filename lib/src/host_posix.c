@@ -63,6 +63,8 @@ int pk__host_check(void) {
   return rc;
 }
 
+bool pk__host_signals(void) { return true; }
+
 int pk__map_uv_error(int rc) {
   return rc == UV_EMFILE || rc == UV_ENFILE ? PK_ELIMIT : rc;
 }

@@ -31,6 +31,8 @@ const char *pk__win_msg(DWORD err, char *buf, size_t len) {
 
 int pk__host_check(void) { return 0; }
 
+bool pk__host_signals(void) { return false; }
+
 int pk__map_uv_error(int rc) {
   return rc == UV_EMFILE || rc == UV_ENFILE ? PK_ELIMIT : rc;
 }
@@ -49,8 +51,12 @@ void pk__loops_wait(uv_loop_t *const *loops, size_t n, int timeout_ms) {
 }
 
 int pk_mechanism_available(pk_mechanism m) {
-  (void)m;
-  return PK_EUNSUPPORTED;
+  return m == PK_MECH_AUTO || m == PK_MECH_JOB_OBJECT ? 0 : PK_EUNSUPPORTED;
+}
+
+bool pk__win_is_wine(void) {
+  HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+  return ntdll != NULL && GetProcAddress(ntdll, "wine_get_version") != NULL;
 }
 
 pk_mechanism pk_mechanism_best(void) { return PK_MECH_JOB_OBJECT; }

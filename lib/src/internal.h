@@ -91,6 +91,10 @@ struct pk_cmd {
 bool pk__cmd_accepts(const pk_cmd *cmd, int code);
 /* NULL-terminated envp for the child (heap; free with pk__strv_free). */
 int pk__cmd_build_env(const pk_cmd *cmd, char ***out);
+/* The same from the "NAME=value" list base (borrowed); fold: names are
+ * equal ignoring ASCII case (Windows). */
+int pk__cmd_build_env_from(const pk_cmd *cmd, char *const *base, bool fold,
+                           char ***out);
 /* The PATH the lookup should use (borrowed; may be NULL). */
 const char *pk__cmd_path_env(const pk_cmd *cmd);
 void pk__strv_free(char **v);
@@ -161,6 +165,12 @@ int pk__map_uv_error(int rc);
  * or timeout_ms passes (-1: no bound); the caller then runs them with
  * UV_RUN_NOWAIT. May return early. */
 void pk__loops_wait(uv_loop_t *const *loops, size_t n, int timeout_ms);
+
+/* Whether this host has POSIX signals. Without them (Windows) a run is
+ * ended only by termination, which reports exit code 1, and every signal
+ * but the kill (and 0, the probe) is PK_EUNSUPPORTED; the doubles follow
+ * the host as a real run there would. */
+PK_EXTERN bool pk__host_signals(void);
 
 /* ---- time ---- */
 uint64_t pk__now_ns(void);

@@ -1,20 +1,13 @@
-/* Windows: the real runner and groups. The job_object backend is not
- * built yet: creating either fails with PK_EUNSUPPORTED and says so, and
- * the calls on a group (which cannot exist) are refused the same way.
- * The guardian and the subreaper are Linux-only for good. */
+/* Windows: groups. The job_object group is not built yet: creating one
+ * fails with PK_EUNSUPPORTED and says so, and the calls on a group (which
+ * cannot exist) are refused the same way. The guardian and the subreaper
+ * are Linux-only for good. */
 #include "internal.h"
 
 #include <stdio.h>
 #include <string.h>
 
-#define NOT_YET "the job_object runner is not built yet (Windows)"
-
-int pk_real_runner_new(const pk_real_opts *opts, pk_runner **out) {
-  (void)opts;
-  if (out != NULL)
-    *out = NULL;
-  return PK_EUNSUPPORTED;
-}
+#define NOT_YET "job_object groups are not built yet (Windows)"
 
 int pk_host_predict(pk_host_prediction *out) {
   if (out == NULL)

@@ -3,6 +3,7 @@
 #ifndef PK_WIN_H
 #define PK_WIN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <windows.h>
 
@@ -12,6 +13,10 @@ PK_EXTERN wchar_t *pk__wide(const char *s);
 /* The system's text for a Windows error code, without the trailing
  * period and newline, in buf; "Windows error N" when it has none. */
 PK_EXTERN const char *pk__win_msg(DWORD err, char *buf, size_t len);
+
+/* Running under wine (ntdll exports wine_get_version), which stubs some
+ * of what Windows does: job accounting and limits, CPU rate control. */
+PK_EXTERN bool pk__win_is_wine(void);
 
 /* ---- CreateProcessW's inputs (spawn_win.c) ---- */
 

@@ -205,7 +205,7 @@ typedef enum pk_mechanism {
   PK_MECH_AUTO = 0,      /* best available on this host */
   PK_MECH_CGROUP_V2,     /* private leaf cgroup, cgroup.kill teardown */
   PK_MECH_PROCESS_GROUP, /* setpgid + killpg */
-  PK_MECH_JOB_OBJECT,    /* Windows only */
+  PK_MECH_JOB_OBJECT,    /* Windows: a job object with kill-on-close */
 } pk_mechanism;
 
 /* What this host would give, predicted without creating anything: no
@@ -374,6 +374,8 @@ PK_EXTERN int pk_cmd_set_capture_limit(pk_cmd *cmd, pk_limit_policy policy,
 /* Timeout for the whole run. On expiry the soft signal (default SIGTERM)
  * goes to the whole tree, then after grace_ms (default 2000 when grace_ms
  * is negative; 0 means KILL at once) SIGKILL. timeout_ms 0 disables.
+ * Windows has no soft signal: the tree is terminated at the deadline,
+ * without waiting for the grace. The run still ends timed out.
  * Errors: PK_EINVAL (negative timeout, bad signal). */
 PK_EXTERN int pk_cmd_set_timeout(pk_cmd *cmd, int64_t timeout_ms,
                                  int64_t grace_ms, int soft_signal);
@@ -401,6 +403,8 @@ PK_EXTERN int pk_cmd_set_accepted(pk_cmd *cmd, const int *codes, size_t n);
 
 /* Credentials applied in the child: setgroups -> setresgid -> setresuid.
  * groups may be NULL with ngroups 0 (clears supplementary groups).
+ * POSIX only: on Windows the run fails with PK_EUNSUPPORTED (so do
+ * setsid, umask and foreground below).
  * Errors: PK_EINVAL, PK_ENOMEM. */
 PK_EXTERN int pk_cmd_set_user(pk_cmd *cmd, pk_uid_t uid, pk_gid_t gid,
                               const pk_gid_t *groups, size_t ngroups);
@@ -436,13 +440,14 @@ PK_EXTERN int pk_cmd_set_setsid(pk_cmd *cmd, bool on);
  * With the terminal's tostop mode, this process writing to the terminal
  * while the child holds it gets SIGTTOU (pk run ignores it).
  * Errors: PK_EINVAL (together with pk_cmd_set_setsid: a new session has
- * no terminal). A platform without job control would fail the run with
- * PK_EUNSUPPORTED; every platform with a spawner (Linux) has it. */
+ * no terminal). A platform without job control fails the run with
+ * PK_EUNSUPPORTED (Windows). */
 PK_EXTERN int pk_cmd_set_foreground(pk_cmd *cmd, bool on);
 /* Umask of the child (0..0777). Errors: PK_EINVAL. */
 PK_EXTERN int pk_cmd_set_umask(pk_cmd *cmd, unsigned mode);
 /* Linux: SIGKILL the direct child if the spawning thread dies. Covers the
- * direct child only. */
+ * direct child only. Windows: always so, for the whole tree (the job dies
+ * with this process); accepted. */
 PK_EXTERN int pk_cmd_set_kill_on_parent_death(pk_cmd *cmd, bool on);
 /* Windows: start a console child without a console window. Elsewhere
  * a documented no-op (accepted, kept, changes nothing), so portable code
@@ -516,9 +521,14 @@ PK_EXTERN const char *pk_outcome_name(pk_outcome o);
 
 PK_EXTERN void pk_result_free(pk_result *r); /* NULL is a no-op */
 PK_EXTERN pk_outcome pk_result_outcome(const pk_result *r);
-/* Exit code (0..255) when the process exited, else -1. */
+/* Exit code when the process exited, else -1: 0..255 on POSIX; on
+ * Windows the whole 32-bit exit code as a signed int, so NTSTATUS codes
+ * are negative (STATUS_CONTROL_C_EXIT, 0xC000013A, is -1073741510) and a
+ * process may exit -1 (check pk_result_outcome first). A run that pk
+ * killed on Windows (timeout, pk_proc_kill, a fail cap) exited 1. */
 PK_EXTERN int pk_result_code(const pk_result *r);
-/* Signal number when the process was killed by one, else 0. */
+/* Signal number when the process was killed by one, else 0 (always 0 on
+ * Windows). */
 PK_EXTERN int pk_result_signal(const pk_result *r);
 /* 0, or the error of the run (spawn failure, timeout, too big...). */
 PK_EXTERN int pk_result_error(const pk_result *r);
@@ -623,7 +633,9 @@ typedef struct pk_real_opts {
    * guardian until the new image exits; a guardian that is killed is
    * not replaced.
    * PK_NO_CGROUP_KILL of the runner that starts it makes it use the
-   * freeze + SIGKILL fallback. */
+   * freeze + SIGKILL fallback.
+   * Windows: every run is so without a helper (its job object has
+   * kill-on-close and only this process holds it); accepted. */
   bool kill_on_owner_death;
 } pk_real_opts;
 
@@ -635,13 +647,16 @@ typedef struct pk_real_opts {
  * pk's or libuv's descriptors can reach a child as a standard stream, and
  * checks that libuv's one-time descriptors can be opened (libuv aborts
  * the process when they cannot).
+ * On Windows every run gets a job object with kill-on-close: the child is
+ * created suspended, put into the job, then resumed, and inherits only
+ * its three standard handles; the PK_NO_* bits do not apply there.
  * Errors: PK_EUNSUPPORTED (forced mechanism unavailable; kill_on_owner_death
- * with a mechanism other than cgroup_v2), PK_ELIMIT (no free descriptors
- * for an event loop: RLIMIT_NOFILE), PK_ENOMEM.
- * A guarded run (kill_on_owner_death) fails to start, with the reason in
- * its errmsg, with PK_ENOENT when no pk-guardian helper is found (the
- * message names every path tried), PK_ESPAWN or PK_ETIMEOUT when it does
- * not start, PK_EUNSUPPORTED when the command forces process_group. */
+ * with a mechanism other than cgroup_v2 on Linux), PK_ELIMIT (no free
+ * descriptors for an event loop: RLIMIT_NOFILE), PK_ENOMEM. A guarded run
+ * (kill_on_owner_death) fails to start, with the reason in its errmsg, with
+ * PK_ENOENT when no pk-guardian helper is found (the message names every path
+ * tried), PK_ESPAWN or PK_ETIMEOUT when it does not start, PK_EUNSUPPORTED when
+ * the command forces process_group. */
 PK_EXTERN int pk_real_runner_new(const pk_real_opts *opts, pk_runner **out);
 
 /* Which program the guardian is (process-wide; both strings copied):
@@ -742,6 +757,8 @@ PK_EXTERN bool pk_proc_done(const pk_proc *p);
 /* Send sig to the whole tree (SIGKILL tears the group down). The run ends
  * with outcome cancelled when sig is SIGKILL. Call it on the thread that
  * runs the handle's loop; from other threads use pk_proc_cancel.
+ * Windows has no signals: PK_SIGKILL terminates the tree (every member
+ * exits 1), 0 probes, and any other signal is PK_EUNSUPPORTED.
  * Errors: PK_ESRCH when the run has finished, PK_EINVAL. */
 PK_EXTERN int pk_proc_kill(pk_proc *p, int sig);
 /* Cancel the run from any thread (pk_proc_kill must be called on the
