@@ -4,101 +4,13 @@
  * under wine in CI; every real process a test starts is gone when it
  * ends (handle counts and child processes are checked). */
 #include "harness.h"
+#include "win_run.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <uv.h>
 #include <windows.h>
-
-#define WAIT_MS 60000 /* for lines from a loaded host: a bound, not a pace */
-
-/* ---- a run driven from our own loop, its lines collected ---- */
-
-typedef struct run {
-  uv_loop_t loop;
-  uv_timer_t guard;
-  bool guard_fired;
-  pk_proc *p;
-  char lines[32][128];
-  int nlines;
-  bool exited;
-} run;
-
-static void on_line(pk_proc *p, pk_stream s, const char *line, size_t len,
-                    void *data) {
-  (void)p;
-  run *r = data;
-  if (s == PK_STDOUT && r->nlines < 32) {
-    snprintf(r->lines[r->nlines], sizeof(r->lines[0]), "%.*s", (int)len, line);
-    r->nlines++;
-  }
-}
-
-static void on_exit_cb(pk_proc *p, void *data) {
-  (void)p;
-  ((run *)data)->exited = true;
-}
-
-static void on_guard(uv_timer_t *t) { ((run *)t->data)->guard_fired = true; }
-
-static void run_start(run *r, pk_runner *rn, pk_cmd *cmd) {
-  memset(r, 0, sizeof(*r));
-  assert_int_equal(uv_loop_init(&r->loop), 0);
-  uv_timer_init(&r->loop, &r->guard);
-  r->guard.data = r;
-  pk_start_opts o = {
-      .loop = &r->loop, .on_line = on_line, .on_exit = on_exit_cb, .data = r};
-  PKT_ASSERT_OK(pk_start(rn, cmd, &o, &r->p));
-}
-
-/* Run the loop until n lines arrived (or the run ended); fails the test
- * after WAIT_MS. */
-static void run_until_lines(run *r, int n) {
-  uv_timer_start(&r->guard, on_guard, WAIT_MS, 0);
-  while (r->nlines < n && !r->exited && !r->guard_fired)
-    uv_run(&r->loop, UV_RUN_ONCE);
-  uv_timer_stop(&r->guard);
-  if (r->nlines < n)
-    fail_msg("%d of %d lines before %s", r->nlines, n,
-             r->exited ? "the run ended" : "the bound");
-}
-
-static void run_until_exit(run *r) {
-  uv_timer_start(&r->guard, on_guard, WAIT_MS, 0);
-  while (!r->exited && !r->guard_fired)
-    uv_run(&r->loop, UV_RUN_ONCE);
-  uv_timer_stop(&r->guard);
-  assert_true(r->exited);
-}
-
-static void run_close(run *r) {
-  pk_proc_free(r->p);
-  uv_close((uv_handle_t *)&r->guard, NULL);
-  uv_run(&r->loop, UV_RUN_DEFAULT);
-  assert_int_equal(uv_loop_close(&r->loop), 0);
-}
-
-/* A handle on the process with this pid, to see it end. */
-static HANDLE open_pid(const char *line, const char *prefix) {
-  size_t n = strlen(prefix);
-  assert_memory_equal(line, prefix, n);
-  unsigned long pid = strtoul(line + n, NULL, 10);
-  assert_true(pid > 0);
-  HANDLE h = OpenProcess(SYNCHRONIZE | PROCESS_QUERY_LIMITED_INFORMATION, FALSE,
-                         (DWORD)pid);
-  assert_non_null(h);
-  return h;
-}
-
-/* Every process of hs has ended: at once (wait 0), since pk's teardown
- * returns only when the job holds no process. */
-static void assert_all_gone(HANDLE *hs, int n) {
-  for (int i = 0; i < n; i++) {
-    assert_int_equal(WaitForSingleObject(hs[i], 0), WAIT_OBJECT_0);
-    CloseHandle(hs[i]);
-  }
-}
 
 static pk_runner *runner(void) {
   pk_runner *r = NULL;
@@ -124,23 +36,23 @@ static int after(void **state) {
 
 enum { TREE_NODES = 13 }; /* tree 2 3: 1 + 3 + 9 */
 
-static void start_tree(run *r, pk_runner *rn, HANDLE *hs) {
+static void start_tree(pkt_run *r, pk_runner *rn, HANDLE *hs) {
   pk_cmd *cmd = pkt_fixture("tree", "2", "3", NULL);
-  run_start(r, rn, cmd);
+  pkt_run_start(r, rn, cmd);
   pk_cmd_free(cmd);
-  run_until_lines(r, TREE_NODES);
+  pkt_run_until_lines(r, TREE_NODES);
   for (int i = 0; i < TREE_NODES; i++)
-    hs[i] = open_pid(r->lines[i], "pid ");
+    hs[i] = pkt_open_pid(r->lines[i], "pid ");
 }
 
 static void kill_ends_the_whole_tree(void **state) {
   (void)state;
   pk_runner *rn = runner();
-  run r;
+  pkt_run r;
   HANDLE hs[TREE_NODES];
   start_tree(&r, rn, hs);
   PKT_ASSERT_OK(pk_proc_kill(r.p, PK_SIGKILL));
-  run_until_exit(&r);
+  pkt_run_until_exit(&r);
   const pk_result *res = pk_proc_result(r.p);
   assert_int_equal(pk_result_outcome(res), PK_OUTCOME_CANCELLED);
   assert_int_equal(pk_result_error(res), PK_ECANCELED);
@@ -148,21 +60,21 @@ static void kill_ends_the_whole_tree(void **state) {
   assert_int_equal(pk_result_signal(res), 0);
   assert_int_equal(pk_result_mechanism(res), PK_MECH_JOB_OBJECT);
   assert_string_equal(pk_result_spawn_method(res), "create_suspended");
-  assert_all_gone(hs, TREE_NODES);
-  run_close(&r);
+  pkt_assert_all_gone(hs, TREE_NODES);
+  pkt_run_close(&r);
   pk_runner_free(rn);
 }
 
 static void free_while_running_ends_the_tree(void **state) {
   (void)state;
   pk_runner *rn = runner();
-  run r;
+  pkt_run r;
   HANDLE hs[TREE_NODES];
   start_tree(&r, rn, hs);
   pk_proc_free(r.p); /* nothing of the run may outlive the call */
   r.p = NULL;
-  assert_all_gone(hs, TREE_NODES);
-  run_close(&r);
+  pkt_assert_all_gone(hs, TREE_NODES);
+  pkt_run_close(&r);
   pk_runner_free(rn);
 }
 
@@ -171,18 +83,18 @@ static void free_while_running_ends_the_tree(void **state) {
 static void ways_out_of_the_job_are_closed(void **state) {
   (void)state;
   pk_runner *rn = runner();
-  run r;
+  pkt_run r;
   pk_cmd *cmd = pkt_fixture("escape", "60", NULL);
-  run_start(&r, rn, cmd);
+  pkt_run_start(&r, rn, cmd);
   pk_cmd_free(cmd);
-  run_until_lines(&r, 2);
+  pkt_run_until_lines(&r, 2);
   if (strncmp(r.lines[0], "breakaway: refused", 18) != 0)
     fail_msg("a child broke away from the job: %s", r.lines[0]);
-  HANDLE detached = open_pid(r.lines[1], "detached: pid ");
+  HANDLE detached = pkt_open_pid(r.lines[1], "detached: pid ");
   PKT_ASSERT_OK(pk_proc_kill(r.p, PK_SIGKILL));
-  run_until_exit(&r);
-  assert_all_gone(&detached, 1);
-  run_close(&r);
+  pkt_run_until_exit(&r);
+  pkt_assert_all_gone(&detached, 1);
+  pkt_run_close(&r);
   pk_runner_free(rn);
 }
 
@@ -191,21 +103,21 @@ static void ways_out_of_the_job_are_closed(void **state) {
 static void only_the_kill_and_the_probe(void **state) {
   (void)state;
   pk_runner *rn = runner();
-  run r;
+  pkt_run r;
   pk_cmd *cmd = pkt_fixture("ignore-term", "60", NULL);
-  run_start(&r, rn, cmd);
+  pkt_run_start(&r, rn, cmd);
   pk_cmd_free(cmd);
-  run_until_lines(&r, 1);
+  pkt_run_until_lines(&r, 1);
   assert_int_equal(pk_proc_kill(r.p, PK_SIGTERM), PK_EUNSUPPORTED);
   assert_int_equal(pk_proc_kill(r.p, PK_SIGINT), PK_EUNSUPPORTED);
   assert_int_equal(pk_proc_kill(r.p, PK_SIGSTOP), PK_EUNSUPPORTED);
   assert_int_equal(pk_proc_kill(r.p, 0), 0); /* alive */
   assert_false(r.exited);
   PKT_ASSERT_OK(pk_proc_kill(r.p, PK_SIGKILL));
-  run_until_exit(&r);
+  pkt_run_until_exit(&r);
   assert_int_equal(pk_proc_kill(r.p, 0), PK_ESRCH);
   assert_int_equal(pk_result_code(pk_proc_result(r.p)), 1);
-  run_close(&r);
+  pkt_run_close(&r);
   pk_runner_free(rn);
 }
 

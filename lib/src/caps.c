@@ -9,8 +9,6 @@ typedef struct cell {
   const char *note;
 } cell;
 
-#define NO_WIN                                                                 \
-  { PK_SUPPORT_NONE, "no Windows backend yet" }
 static const cell matrix[PK_MECH_JOB_OBJECT + 1][PK_CAP_COUNT] = {
     [PK_MECH_CGROUP_V2] =
         {
@@ -143,27 +141,74 @@ static const cell matrix[PK_MECH_JOB_OBJECT + 1][PK_CAP_COUNT] = {
         },
     [PK_MECH_JOB_OBJECT] =
         {
-            [PK_CAP_CONTAIN_BEFORE_EXEC] = NO_WIN,
-            [PK_CAP_KILL_TREE] = NO_WIN,
-            [PK_CAP_SIGNAL_TREE] = {PK_SUPPORT_NONE, "Windows has no signals"},
-            [PK_CAP_ESCAPE_PROOF] = NO_WIN,
+            [PK_CAP_CONTAIN_BEFORE_EXEC] = {PK_SUPPORT_FULL,
+                                            "created suspended, put into the "
+                                            "job, then resumed"},
+            [PK_CAP_KILL_TREE] = {PK_SUPPORT_FULL,
+                                  "TerminateJobObject (every member exits "
+                                  "1); kill-on-close with the last handle"},
+            [PK_CAP_SIGNAL_TREE] = {PK_SUPPORT_NONE,
+                                    "Windows has no signals: the kill and the "
+                                    "probe (0) only, others PK_EUNSUPPORTED"},
+            [PK_CAP_ESCAPE_PROOF] =
+                {PK_SUPPORT_PARTIAL,
+                 "breaking away is refused and detached children stay in "
+                 "the job; a process a service starts on a member's behalf "
+                 "(WMI, the task scheduler, a COM server) is outside it"},
             [PK_CAP_PRIVILEGE_DROP] = {PK_SUPPORT_NONE,
                                        "POSIX only: PK_EUNSUPPORTED"},
-            [PK_CAP_GRACEFUL_SHUTDOWN] = NO_WIN,
-            [PK_CAP_ADOPT] = NO_WIN,
-            [PK_CAP_SUSPEND_RESUME] = NO_WIN,
-            [PK_CAP_MEMBERS] = NO_WIN,
-            [PK_CAP_GROUP_STATS] = NO_WIN,
-            [PK_CAP_RUN_STATS] = NO_WIN,
-            [PK_CAP_MEMORY_MAX] = NO_WIN,
-            [PK_CAP_MAX_PROCESSES] = NO_WIN,
-            [PK_CAP_CPU_QUOTA] = NO_WIN,
-            [PK_CAP_INHERIT_ENV] = NO_WIN,
+            [PK_CAP_GRACEFUL_SHUTDOWN] =
+                {PK_SUPPORT_PARTIAL,
+                 "no soft signal: with escalation the tree is terminated at "
+                 "once, without it the grace is waited for it to end"},
+            [PK_CAP_ADOPT] =
+                {PK_SUPPORT_FULL,
+                 "into the group's job, by pid: what it starts "
+                 "afterwards is contained"},
+            [PK_CAP_SUSPEND_RESUME] =
+                {PK_SUPPORT_PARTIAL,
+                 "every thread of every member, one by one until none is "
+                 "new (not atomic); level-triggered; a start while "
+                 "suspended waits"},
+            [PK_CAP_MEMBERS] = {PK_SUPPORT_FULL,
+                                "the job's process list: the whole tree"},
+            [PK_CAP_GROUP_STATS] =
+                {PK_SUPPORT_PARTIAL,
+                 "the job's CPU time and peak committed memory; no OOM "
+                 "count (-1); unknown under wine (its accounting is a "
+                 "stub)"},
+            [PK_CAP_RUN_STATS] = {PK_SUPPORT_FULL,
+                                  "each run's own job, nested in its group's: "
+                                  "CPU and peak committed memory of its tree "
+                                  "(unknown under wine)"},
+            [PK_CAP_MEMORY_MAX] = {PK_SUPPORT_FULL,
+                                   "job memory limit: committed memory of "
+                                   "the tree; wine does not enforce it "
+                                   "(PK_ELIMIT there)"},
+            [PK_CAP_MAX_PROCESSES] = {PK_SUPPORT_PARTIAL,
+                                      "active-process limit: processes, not "
+                                      "threads; wine does not enforce it "
+                                      "(PK_ELIMIT there)"},
+            [PK_CAP_CPU_QUOTA] = {PK_SUPPORT_PARTIAL,
+                                  "hard CPU rate cap over all CPUs "
+                                  "(approximate); wine refuses it "
+                                  "(PK_ELIMIT there)"},
+            [PK_CAP_INHERIT_ENV] = {PK_SUPPORT_FULL,
+                                    "allow-list of inherited variables, "
+                                    "names without case"},
             [PK_CAP_SETSID] = {PK_SUPPORT_NONE, "POSIX only: PK_EUNSUPPORTED"},
-            [PK_CAP_CREATE_NO_WINDOW] = NO_WIN,
-            [PK_CAP_KILL_ON_PARENT_DEATH] = NO_WIN,
-            [PK_CAP_OWNER_DEATH_TREE_KILL] = NO_WIN,
-            [PK_CAP_SUBREAPER] = {PK_SUPPORT_NONE, "Linux only"},
+            [PK_CAP_CREATE_NO_WINDOW] = {PK_SUPPORT_FULL,
+                                         "CREATE_NO_WINDOW for a console "
+                                         "child"},
+            [PK_CAP_KILL_ON_PARENT_DEATH] =
+                {PK_SUPPORT_FULL, "always: the job dies with this process "
+                                  "(kill-on-close), the whole tree"},
+            [PK_CAP_OWNER_DEATH_TREE_KILL] =
+                {PK_SUPPORT_FULL, "kill-on-close: only the owner holds the "
+                                  "job, however it ends"},
+            [PK_CAP_SUBREAPER] = {PK_SUPPORT_NONE,
+                                  "Linux only; not needed: breaking away "
+                                  "is refused"},
         },
 };
 

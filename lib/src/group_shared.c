@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -43,38 +42,7 @@ struct pk_group {
   pthread_cond_t started;
 };
 
-void pk_group_opts_init(pk_group_opts *o) {
-  if (o == NULL)
-    return;
-  memset(o, 0, sizeof(*o));
-  o->shutdown_signal = SIGTERM;
-  o->grace_ms = 2000;
-  o->escalate = true;
-}
-
 /* ------------------------------------------------------------- limits */
-
-static bool has_limits(const pk_group_opts *o) {
-  return o->memory_max != 0 || o->max_processes != 0 || o->cpu_quota != 0;
-}
-
-static int check_opts(const pk_group_opts *o, char **msg) {
-  const char *bad = NULL;
-  if (o->memory_max < 0 || (o->memory_max > 0 && o->memory_max < 4096))
-    bad = "memory_max must be 0 (none) or at least 4096 bytes";
-  else if (o->max_processes < 0)
-    bad = "max_processes must be 0 (none) or at least 1";
-  else if (isnan(o->cpu_quota) || o->cpu_quota < 0 ||
-           (o->cpu_quota > 0 && o->cpu_quota < 0.01) || o->cpu_quota > 4096)
-    bad = "cpu_quota must be 0 (none) or between 0.01 and 4096 CPU cores";
-  else if (o->grace_ms < 0)
-    bad = "grace_ms must not be negative";
-  else if (o->shutdown_signal <= 0 || o->shutdown_signal >= NSIG)
-    bad = "shutdown_signal is not a signal number";
-  if (bad != NULL)
-    *msg = pk__sprintf("%s", bad);
-  return bad != NULL ? PK_EINVAL : 0;
-}
 
 static int write_file(int dirfd, const char *file, const char *val) {
   int fd = openat(dirfd, file, O_WRONLY | O_CLOEXEC);
@@ -151,13 +119,6 @@ static int apply_limits(pk_group *g, char **msg) {
 
 /* -------------------------------------------------------- create, free */
 
-static void set_msg(char **errmsg, char *msg, int rc) {
-  if (errmsg != NULL)
-    *errmsg = msg != NULL ? msg : pk__strdup(pk_strerror(rc));
-  else
-    pk__free(msg);
-}
-
 static void group_release(pk_group *g) {
   if (g->mech == PK_MECH_CGROUP_V2 && g->cg.path != NULL) {
     /* Leaves of runs are gone by now; adopted leaves may remain. */
@@ -195,11 +156,11 @@ int pk_group_new(const pk_group_opts *opts, pk_group **out, char **errmsg) {
   if (opts != NULL)
     o = *opts;
   char *msg = NULL;
-  int rc = check_opts(&o, &msg);
+  int rc = pk__group_check_opts(&o, &msg);
   pk_mechanism mech = PK_MECH_AUTO;
   if (rc == 0 && (rc = pk__host_check()) != 0)
     msg = pk__sprintf("this host cannot run an event loop");
-  if (rc == 0 && o.mechanism == PK_MECH_AUTO && has_limits(&o) &&
+  if (rc == 0 && o.mechanism == PK_MECH_AUTO && pk__group_has_limits(&o) &&
       pk_mechanism_best() != PK_MECH_CGROUP_V2) {
     msg = pk__sprintf("resource limits need a cgroup-v2 hierarchy this "
                       "process can write to, and there is none");
@@ -210,7 +171,7 @@ int pk_group_new(const pk_group_opts *opts, pk_group **out, char **errmsg) {
                       pk_mechanism_name(o.mechanism));
     rc = PK_EUNSUPPORTED;
   }
-  if (rc == 0 && mech != PK_MECH_CGROUP_V2 && has_limits(&o)) {
+  if (rc == 0 && mech != PK_MECH_CGROUP_V2 && pk__group_has_limits(&o)) {
     msg = pk__sprintf("mechanism %s has no resource limits (%s)",
                       pk_mechanism_name(mech),
                       o.memory_max      ? "memory_max"
@@ -222,7 +183,7 @@ int pk_group_new(const pk_group_opts *opts, pk_group **out, char **errmsg) {
   if (rc == 0 && g == NULL)
     rc = PK_ENOMEM;
   if (rc != 0) {
-    set_msg(errmsg, msg, rc);
+    pk__group_set_msg(errmsg, msg, rc);
     return rc;
   }
   g->opts = o;
@@ -251,7 +212,7 @@ int pk_group_new(const pk_group_opts *opts, pk_group **out, char **errmsg) {
   if (rc == 0)
     rc = pk__real_runner_group(g, mech, o.disable, &g->runner);
   if (rc != 0) {
-    set_msg(errmsg, msg, rc);
+    pk__group_set_msg(errmsg, msg, rc);
     group_release(g);
     return rc;
   }

@@ -172,6 +172,13 @@ void pk__loops_wait(uv_loop_t *const *loops, size_t n, int timeout_ms);
  * the host as a real run there would. */
 PK_EXTERN bool pk__host_signals(void);
 
+/* ---- group options (group_opts.c) ---- */
+bool pk__group_has_limits(const pk_group_opts *o);
+/* PK_EINVAL with *msg (heap) naming the bad option, or 0. */
+int pk__group_check_opts(const pk_group_opts *o, char **msg);
+/* Hand msg (heap, may be NULL: pk_strerror(rc)) to *errmsg, or free it. */
+void pk__group_set_msg(char **errmsg, char *msg, int rc);
+
 /* ---- time ---- */
 uint64_t pk__now_ns(void);
 

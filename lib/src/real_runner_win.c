@@ -27,6 +27,7 @@
 typedef struct win_runner {
   pk_runner base;
   pk_real_opts opts;
+  pk_group *grp; /* a group's runner: every run's job nests in its job */
 } win_runner;
 
 typedef struct win_exec {
@@ -34,6 +35,7 @@ typedef struct win_exec {
   uv_loop_t *loop;
   pk_events *ev;
   const pk_cmd *cmd; /* borrowed: the core's copy outlives us */
+  pk_group *grp;     /* a group's run: a reference, dropped when freed */
   HANDLE job, proc;
   /* exit: a thread-pool wait on proc sends exit_async */
   HANDLE wait;
@@ -62,6 +64,8 @@ typedef struct win_exec {
 
 static void exec_maybe_free(win_exec *e) {
   if (e->released && e->closing == 0) {
+    if (e->grp != NULL)
+      pk__wgroup_unref(e->grp);
     pk__free(e->rbuf);
     pk__free(e);
   }
@@ -521,10 +525,7 @@ static int create_error(DWORD err, bool have_cwd, const char **stage,
   }
 }
 
-/* The job: kill-on-close ends the tree when the last handle (ours) goes,
- * also when this process dies; die-on-unhandled-exception ends a crashing
- * member at once instead of leaving it waiting on an error dialog. */
-static HANDLE make_job(DWORD *err) {
+HANDLE pk__win_job_new(DWORD *err) {
   HANDLE job = CreateJobObjectW(NULL, NULL);
   if (job == NULL) {
     *err = GetLastError();
@@ -674,6 +675,35 @@ static int prepare(const pk_cmd *cmd, spawn_in *in, pk_exit_info *fail,
   return rc;
 }
 
+/* The suspended child into its job (nested in its group's), then
+ * resumed (or left for the group's resume). */
+static int admit(win_exec *e, const PROCESS_INFORMATION *pi, pk_exit_info *fail,
+                 char **msg) {
+  DWORD err = 0;
+  if (e->grp != NULL)
+    err = pk__wgroup_admit(e->grp, pi->hProcess, pi->hThread, pi->dwThreadId,
+                           e->job);
+  else if (!AssignProcessToJobObject(e->job, pi->hProcess))
+    err = GetLastError();
+  else
+    ResumeThread(pi->hThread);
+  if (err == 0)
+    return 0;
+  TerminateProcess(pi->hProcess, 1);
+  char buf[256];
+  fail->stage = "group";
+  if (err == ERROR_NOT_ENOUGH_QUOTA) { /* the group's max_processes */
+    fail->os_errno = EAGAIN;
+    *msg = pk__sprintf("%s: the group's job refused the child: %s",
+                       e->cmd->program, pk__win_msg(err, buf, sizeof(buf)));
+    return PK_ELIMIT;
+  }
+  fail->os_errno = EPERM;
+  *msg = pk__sprintf("%s: cannot put the child into its job: %s",
+                     e->cmd->program, pk__win_msg(err, buf, sizeof(buf)));
+  return PK_ESPAWN;
+}
+
 /* CreateProcessW, suspended, with exactly the three handles inherited;
  * into the job; resumed. */
 static int create_in_job(win_exec *e, const spawn_in *in, hplan *p,
@@ -681,7 +711,7 @@ static int create_in_job(win_exec *e, const spawn_in *in, hplan *p,
   const pk_cmd *cmd = e->cmd;
   DWORD err = 0;
   char buf[256];
-  if ((e->job = make_job(&err)) == NULL) {
+  if ((e->job = pk__win_job_new(&err)) == NULL) {
     fail->stage = "group";
     fail->os_errno = ENOMEM;
     *msg = pk__sprintf("%s: cannot create a job object: %s", cmd->program,
@@ -717,19 +747,12 @@ static int create_in_job(win_exec *e, const spawn_in *in, hplan *p,
     if (ok) {
       e->proc = pi.hProcess;
       e->base.pid = (int)pi.dwProcessId;
-      if (!AssignProcessToJobObject(e->job, pi.hProcess)) {
-        err = GetLastError();
-        TerminateProcess(pi.hProcess, 1);
-        CloseHandle(pi.hThread);
-        pk__free(attrs);
-        fail->stage = "group";
-        fail->os_errno = EPERM;
-        *msg = pk__sprintf("%s: cannot put the child into its job: %s",
-                           cmd->program, pk__win_msg(err, buf, sizeof(buf)));
-        return PK_ESPAWN;
-      }
-      ResumeThread(pi.hThread);
+      int rc = admit(e, &pi, fail, msg);
       CloseHandle(pi.hThread);
+      if (rc != 0) {
+        pk__free(attrs);
+        return rc;
+      }
     }
   } else {
     err = GetLastError();
@@ -897,6 +920,8 @@ static int win_start(pk_runner *self, const pk_cmd *cmd, uv_loop_t *loop,
   e->cmd = cmd;
   e->rbuf = rbuf;
   e->cpu_us = e->peak = -1;
+  if ((e->grp = wr->grp) != NULL)
+    pk__wgroup_ref(e->grp);
   uv_timer_init(loop, &e->drain);
   e->drain.data = e;
   char *msg = NULL;
@@ -967,7 +992,10 @@ static int win_close_output(pk_exec *base, pk_stream s) {
   return 0;
 }
 
-static void win_destroy(pk_runner *self) { pk__free(self); }
+static void win_destroy(pk_runner *self) {
+  if (((win_runner *)self)->grp == NULL) /* a group frees its own */
+    pk__free(self);
+}
 
 static const pk_runner_vtable win_vtable = {
     .name = "real",
@@ -995,3 +1023,16 @@ int pk_real_runner_new(const pk_real_opts *opts, pk_runner **out) {
   *out = &r->base;
   return 0;
 }
+
+int pk__win_runner_group(pk_group *g, pk_runner **out) {
+  win_runner *r = pk__calloc(1, sizeof(*r));
+  if (r == NULL)
+    return PK_ENOMEM;
+  r->base.vt = &win_vtable;
+  r->opts.mechanism = PK_MECH_JOB_OBJECT;
+  r->grp = g;
+  *out = &r->base;
+  return 0;
+}
+
+void pk__win_runner_group_free(pk_runner *r) { pk__free(r); }

@@ -57,4 +57,24 @@ PK_EXTERN int pk__win_envblock(char *const *envp, wchar_t **out);
  * cmd unsets PATH, else cmd's own (UTF-8). Borrowed. */
 const char *pk__win_path_env(const pk_cmd *cmd);
 
+/* ---- job objects (real_runner_win.c, group_win.c) ---- */
+
+/* A fresh job with kill-on-close (the tree dies with the last handle,
+ * also when this process dies) and die-on-unhandled-exception (a crashing
+ * member ends at once instead of waiting on an error dialog). NULL and
+ * *err on failure. */
+HANDLE pk__win_job_new(DWORD *err);
+/* The runner of a group: its runs get jobs nested in the group's. */
+int pk__win_runner_group(pk_group *g, pk_runner **out);
+void pk__win_runner_group_free(pk_runner *r);
+/* A run of the group holds a reference until it is freed. */
+void pk__wgroup_ref(pk_group *g);
+void pk__wgroup_unref(pk_group *g);
+/* Put a run's child (created suspended; thread is its main thread, tid
+ * that thread's id) into the group's job and then run_job, nested in it;
+ * resume it, or leave it suspended until the group's resume. 0 or the
+ * Windows error. */
+DWORD pk__wgroup_admit(pk_group *g, HANDLE proc, HANDLE thread, DWORD tid,
+                       HANDLE run_job);
+
 #endif
