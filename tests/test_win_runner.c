@@ -98,6 +98,29 @@ static void ways_out_of_the_job_are_closed(void **state) {
   pk_runner_free(rn);
 }
 
+/* A finished run leaves nothing active on the caller's loop: uv_run
+ * returns once the run ended, before the handle is freed (stdout to a
+ * file: no pipe either). */
+static void a_finished_run_lets_the_loop_end(void **state) {
+  (void)state;
+  pk_runner *rn = runner();
+  pk_cmd *cmd = pkt_fixture("echo", "x", NULL);
+  PKT_ASSERT_OK(pk_cmd_set_output(cmd, PK_STDOUT, PK_OUT_NULL, NULL));
+  uv_loop_t loop;
+  assert_int_equal(uv_loop_init(&loop), 0);
+  pk_start_opts o = {.loop = &loop};
+  pk_proc *p = NULL;
+  PKT_ASSERT_OK(pk_start(rn, cmd, &o, &p));
+  uv_run(&loop, UV_RUN_DEFAULT); /* returns: nothing keeps it alive */
+  assert_true(pk_proc_done(p));
+  assert_int_equal(pk_result_code(pk_proc_result(p)), 0);
+  pk_proc_free(p);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  pk_cmd_free(cmd);
+  pk_runner_free(rn);
+}
+
 /* ---- no signals ---- */
 
 static void only_the_kill_and_the_probe(void **state) {
@@ -354,6 +377,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       T(kill_ends_the_whole_tree),
       T(free_while_running_ends_the_tree),
+      T(a_finished_run_lets_the_loop_end),
       T(ways_out_of_the_job_are_closed),
       T(only_the_kill_and_the_probe),
       T(timeout_terminates_without_the_grace),

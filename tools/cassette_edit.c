@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 /* Marks the entries to remove in remove[] (zeroed, one per entry);
  * prints its own message and returns EXIT_PK_FAIL on failure. */
@@ -44,8 +43,11 @@ static int rewrite(const char *path, pkc_file *f, const bool *remove) {
 static int edit(const char *path, select_fn sel, void *ctx, const char *none) {
   char msg[1024];
   int lock = -1, rc = pkc_lock_dir(path, &lock, msg, sizeof(msg));
-  if (rc != 0 && access(path, F_OK) != 0 &&
-      (errno == ENOENT || errno == ENOTDIR))
+  uv_fs_t req;
+  int st = rc != 0 ? uv_fs_stat(NULL, &req, path, NULL) : 0;
+  if (rc != 0)
+    uv_fs_req_cleanup(&req);
+  if (rc != 0 && (st == UV_ENOENT || st == UV_ENOTDIR))
     return fail(PK_ECASSETTE_NOT_FOUND, "%s: no such cassette file", path);
   if (rc != 0)
     return fail(rc, "%s", msg);
@@ -158,6 +160,33 @@ static int keep_line(char *s, size_t *n) {
   return 0;
 }
 
+/* getline(3), which Windows' C runtime lacks: the next line of in with
+ * its '\n' into *line (grown as needed); its length, or -1 at EOF (or
+ * out of memory, with errno ENOMEM). */
+static long read_line(char **line, size_t *cap, FILE *in) {
+  size_t n = 0;
+  int c;
+  while ((c = fgetc(in)) != EOF) {
+    if (n + 2 > *cap) {
+      size_t ncap = *cap ? 2 * *cap : 128;
+      char *nl = realloc(*line, ncap);
+      if (nl == NULL) {
+        errno = ENOMEM;
+        return -1;
+      }
+      *line = nl;
+      *cap = ncap;
+    }
+    (*line)[n++] = (char)c;
+    if (c == '\n')
+      break;
+  }
+  if (n == 0)
+    return -1;
+  (*line)[n] = '\0';
+  return (long)n;
+}
+
 static int keep_read(const char *file, keep_list *k) {
   k->name = strcmp(file, "-") == 0 ? "stdin" : file;
   FILE *in = strcmp(file, "-") == 0 ? stdin : fopen(file, "r");
@@ -167,7 +196,7 @@ static int keep_read(const char *file, keep_list *k) {
   char *line = NULL;
   size_t cap = 0, lineno = 0, cap_v = 0;
   int rc = 0;
-  while (rc == 0 && getline(&line, &cap, in) >= 0) {
+  while (rc == 0 && read_line(&line, &cap, in) >= 0) {
     size_t n;
     lineno++;
     if (keep_line(line, &n) != 0)

@@ -93,10 +93,13 @@ char *cas_command_string(const pkc_entry *e) {
   char *s = malloc(len);
   if (s == NULL)
     return NULL;
-  char *p = stpcpy(s, e->program);
+  size_t n = strlen(e->program);
+  memcpy(s, e->program, n + 1);
   for (size_t i = 0; i < e->nargs; i++) {
-    *p++ = ' ';
-    p = stpcpy(p, e->args[i]);
+    size_t m = strlen(e->args[i]);
+    s[n++] = ' ';
+    memcpy(s + n, e->args[i], m + 1);
+    n += m;
   }
   return s;
 }

@@ -6,7 +6,12 @@
 
 #include "internal.h" /* PK__PRINTF */
 
+#include <stdbool.h>
 #include <stdio.h>
+
+/* isfinite without the C runtime's macro (mingw-w64's converts to
+ * float): false for NaN and the infinities. */
+static inline bool cli_finite(double v) { return v - v == 0.0; }
 
 #define EXIT_PK_FAIL 125
 #define EXIT_PK_USAGE 2 /* no command, or an unknown one */

@@ -8,10 +8,8 @@
  * from the same entries).
  */
 #include "cli.h"
+#include "cli_os.h"
 
-#include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <string.h>
 
@@ -42,20 +40,10 @@ int fail(int err, const char *fmt, ...) {
   return EXIT_PK_FAIL;
 }
 
-/* Started with fd 0, 1 or 2 closed: /dev/null there, before anything of
- * pk's can take the number and reach the child as a standard stream. */
-static void fill_closed_std_fds(void) {
-  for (int fd = 0; fd < 3; fd++)
-    if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
-        open("/dev/null", O_RDWR) < 0)
-      return;
-}
-
 int main(int argc, char **argv) {
   if (argc >= 2 && strcmp(argv[1], "__guardian") == 0) /* pk run's own */
     return pk_guardian_main(argc - 1, argv + 1);
-  fill_closed_std_fds();
-  signal(SIGPIPE, SIG_IGN);
+  cli_os_init();
   if (argc < 2) {
     cli_overview(stderr);
     return EXIT_PK_USAGE;

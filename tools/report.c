@@ -10,36 +10,33 @@
  *      temporary file, fsync'ed, and renamed onto FILE. rename(2)
  *      replaces a directory entry and never follows a symlink, so a link
  *      planted at FILE during the run is replaced, not written through.
- * Every failure removes the temporary file (report_discard).
+ * Every failure removes the temporary file (report_discard). Files go
+ * through libuv's synchronous fs calls, the same on every host.
  *
  * All YAML goes through libyaml's emitter. Text is double-quoted; a byte
  * string that is not valid UTF-8 (argv is bytes) is written as a
  * `!!binary` scalar holding its base64. */
 #include "cli.h"
+#include "cli_os.h"
 #include "model.h" /* UTF-8 check and base64, shared with cassettes */
 
-#include <errno.h>
-#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <yaml.h>
 
 #define BINARY_TAG "tag:yaml.org,2002:binary"
 
-/* An OS error as the pk error a user should read. */
+/* A libuv error as the pk error a user should read. */
 static int report_err(int e) {
   switch (e) {
-  case ENOENT:
-  case ENOTDIR:
+  case UV_ENOENT:
+  case UV_ENOTDIR:
     return PK_ENOENT;
-  case EACCES:
-  case EPERM:
-  case EROFS:
+  case UV_EACCES:
+  case UV_EPERM:
+  case UV_EROFS:
     return PK_EACCES;
-  case ENOMEM:
+  case UV_ENOMEM:
     return PK_ENOMEM;
   default:
     return PK_EIO;
@@ -48,30 +45,33 @@ static int report_err(int e) {
 
 /* FILE itself: absent, or a regular file we may replace. */
 static int check_target(const char *path) {
-  struct stat st;
-  if (lstat(path, &st) != 0) {
-    if (errno == ENOENT)
+  uv_fs_t req;
+  int rc = uv_fs_lstat(NULL, &req, path, NULL);
+  uint64_t mode = req.statbuf.st_mode;
+  uv_fs_req_cleanup(&req);
+  if (rc != 0) {
+    if (rc == UV_ENOENT)
       return 0;
-    return fail(report_err(errno), "cannot use report %s: %s", path,
-                strerror(errno));
+    return fail(report_err(rc), "cannot use report %s: %s", path,
+                uv_strerror(rc));
   }
-  if (S_ISLNK(st.st_mode))
+  if ((mode & S_IFMT) == S_IFLNK)
     return fail(PK_EINVAL,
                 "report %s is a symbolic link; refusing to write through "
                 "or replace it",
                 path);
-  if (!S_ISREG(st.st_mode))
+  if ((mode & S_IFMT) != S_IFREG)
     return fail(PK_EINVAL, "report %s exists and is not a regular file", path);
   return 0;
 }
 
 /* "<dir of path>/.pk-report-<16 hex>": short, so never too long a name. */
-static char *tmp_name(const char *path) {
-  const char *slash = strrchr(path, '/');
-  size_t dirlen = slash != NULL ? (size_t)(slash - path) + 1 : 0;
+static char *tmp_name(const char *path, int *err) {
+  size_t dirlen = cli_os_dir_len(path);
   unsigned char rnd[8];
-  if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+  if ((*err = uv_random(NULL, NULL, rnd, sizeof(rnd), 0, NULL)) != 0)
     return NULL;
+  *err = UV_ENOMEM;
   size_t size = dirlen + sizeof(".pk-report-") + 2 * sizeof(rnd);
   char *tmp = malloc(size);
   if (tmp == NULL)
@@ -89,31 +89,35 @@ int report_open(report_file *rf, const char *path) {
   if (check_target(path) != 0)
     return EXIT_PK_FAIL;
   for (int attempt = 0; attempt < 16; attempt++) {
-    char *tmp = tmp_name(path);
+    int e;
+    char *tmp = tmp_name(path, &e);
     if (tmp == NULL)
-      return fail(report_err(errno), "cannot create report %s: %s", path,
-                  strerror(errno));
-    int fd =
-        open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+      return fail(report_err(e), "cannot create report %s: %s", path,
+                  uv_strerror(e));
+    int fd = pk__fd_open(
+        tmp, UV_FS_O_WRONLY | UV_FS_O_CREAT | UV_FS_O_EXCL | UV_FS_O_NOFOLLOW,
+        0644);
     if (fd >= 0) {
       rf->tmp = tmp;
       rf->fd = fd;
       return 0;
     }
-    int e = errno;
     free(tmp);
-    if (e != EEXIST)
-      return fail(report_err(e), "cannot create report %s: %s", path,
-                  strerror(e));
+    if (fd != UV_EEXIST)
+      return fail(report_err(fd), "cannot create report %s: %s", path,
+                  uv_strerror(fd));
   }
   return fail(PK_EIO, "cannot create report %s: no free temporary name", path);
 }
 
 void report_discard(report_file *rf) {
   if (rf->fd >= 0)
-    close(rf->fd);
-  if (rf->tmp != NULL)
-    unlink(rf->tmp);
+    pk__fd_close(rf->fd);
+  if (rf->tmp != NULL) {
+    uv_fs_t req;
+    uv_fs_unlink(NULL, &req, rf->tmp, NULL);
+    uv_fs_req_cleanup(&req);
+  }
   free(rf->tmp);
   rf->fd = -1;
   rf->tmp = NULL;
@@ -124,23 +128,15 @@ void report_discard(report_file *rf) {
 typedef struct out {
   yaml_emitter_t em;
   int fd;
-  int write_errno; /* first write(2) failure */
+  int write_err; /* the first failed write (a libuv error) */
 } out;
 
 static int on_write(void *data, unsigned char *buf, size_t size) {
   out *o = data;
-  while (size > 0) {
-    ssize_t n = write(o->fd, buf, size);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0) {
-      o->write_errno = n < 0 ? errno : EIO;
-      return 0;
-    }
-    buf += n;
-    size -= (size_t)n;
-  }
-  return 1;
+  int rc = pk__fd_write_all(o->fd, buf, size);
+  if (rc != 0)
+    o->write_err = rc;
+  return rc == 0;
 }
 
 static int emit(out *o, yaml_event_t *ev, int init_ok) {
@@ -269,27 +265,34 @@ static int write_tmp(report_file *rf, const run_args *a, const pk_result *r) {
   yaml_emitter_set_width(&o.em, -1);  /* one line per key */
   int ok = emit_report(&o, a, r);
   yaml_emitter_delete(&o.em);
-  if (!ok && o.write_errno != 0)
+  if (!ok && o.write_err != 0)
     return fail(PK_EIO, "cannot write report %s: %s", rf->path,
-                strerror(o.write_errno));
+                uv_strerror(o.write_err));
   if (!ok) /* the emitter refuses only on memory: every scalar is valid */
     return fail(PK_ENOMEM, "cannot write report %s: out of memory", rf->path);
-  if (fsync(rf->fd) != 0)
+  uv_fs_t req;
+  int rc = uv_fs_fsync(NULL, &req, rf->fd, NULL);
+  uv_fs_req_cleanup(&req);
+  if (rc != 0)
     return fail(PK_EIO, "cannot write report %s: %s", rf->path,
-                strerror(errno));
+                uv_strerror(rc));
   int fd = rf->fd;
   rf->fd = -1;
-  if (close(fd) != 0)
+  if ((rc = pk__fd_close(fd)) != 0)
     return fail(PK_EIO, "cannot write report %s: %s", rf->path,
-                strerror(errno));
+                uv_strerror(rc));
   return 0;
 }
 
 int report_commit(report_file *rf, const run_args *a, const pk_result *r) {
   int status = write_tmp(rf, a, r);
-  if (status == 0 && rename(rf->tmp, rf->path) != 0)
-    status = fail(report_err(errno), "cannot write report %s: %s", rf->path,
-                  strerror(errno));
+  uv_fs_t req;
+  int rc = status == 0 ? uv_fs_rename(NULL, &req, rf->tmp, rf->path, NULL) : 0;
+  if (status == 0)
+    uv_fs_req_cleanup(&req);
+  if (rc != 0)
+    status = fail(report_err(rc), "cannot write report %s: %s", rf->path,
+                  uv_strerror(rc));
   if (status == 0) {
     free(rf->tmp); /* renamed: nothing left to remove */
     rf->tmp = NULL;

@@ -4,6 +4,7 @@
  * timeout; 125 when pk itself fails; 126 found but not executable; 127
  * not found. */
 #include "cli.h"
+#include "cli_os.h"
 #include "sink.h"
 
 #include <pk/cassette.h>
@@ -13,8 +14,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <unistd.h>
 
 typedef struct run_state {
   pk_proc *proc;
@@ -26,13 +25,14 @@ typedef struct run_state {
   int io_fd;     /* ... on this descriptor */
   sink out[3];   /* [1] stdout, [2] stderr */
   uv_signal_t sigs[4];
+  size_t nsigs;
 } run_state;
 
 static int parse_seconds(const char *opt, const char *s, double *out) {
   char *end;
   errno = 0;
   double v = s != NULL ? strtod(s, &end) : 0;
-  if (s == NULL || end == s || *end != '\0' || errno != 0 || !isfinite(v) ||
+  if (s == NULL || end == s || *end != '\0' || errno != 0 || !cli_finite(v) ||
       v < 0 || v > 1e9)
     return fail(PK_EINVAL, "%s needs a number of seconds >= 0, got '%s'", opt,
                 s ? s : "");
@@ -60,7 +60,7 @@ static int parse_size(const char *opt, const char *s, int64_t *out) {
         end++;
     }
   }
-  if (s == NULL || end == s || *end != '\0' || errno != 0 || !isfinite(v) ||
+  if (s == NULL || end == s || *end != '\0' || errno != 0 || !cli_finite(v) ||
       v <= 0 || v * mul > 9e18)
     return fail(PK_EINVAL,
                 "%s needs a size in bytes, or with K, M, G or T (e.g. 64M), "
@@ -172,7 +172,7 @@ static int parse_run(int argc, char **argv, run_args *a) {
     } else if (strcmp(o, "--cpu-quota") == 0) {
       char *end = NULL;
       a->cpu_quota = v != NULL ? strtod(v, &end) : -1;
-      if (v == NULL || end == v || *end != '\0' || !isfinite(a->cpu_quota) ||
+      if (v == NULL || end == v || *end != '\0' || !cli_finite(a->cpu_quota) ||
           a->cpu_quota < 0.01 || a->cpu_quota > 4096)
         return fail(PK_EINVAL,
                     "--cpu-quota needs a number of CPU cores from 0.01 to "
@@ -187,7 +187,7 @@ static int parse_run(int argc, char **argv, run_args *a) {
     } else if (strcmp(o, "--speed") == 0) {
       char *end = NULL;
       a->speed = v != NULL ? strtod(v, &end) : -1;
-      if (v == NULL || end == v || *end != '\0' || !isfinite(a->speed) ||
+      if (v == NULL || end == v || *end != '\0' || !cli_finite(a->speed) ||
           a->speed < 0 || a->speed > 1e6)
         return fail(PK_EINVAL,
                     "--speed needs a factor >= 0 (1: the recorded pace, 0: "
@@ -230,8 +230,9 @@ static int build_cmd(const run_args *a, pk_cmd **out) {
         a->have_grace ? (int64_t)ceil(a->grace_s * 1000.0) : -1, 0);
   if (rc == 0)
     rc = pk_cmd_set_mechanism(cmd, a->mech);
-  /* The terminal's job when pk is its foreground job (see pk.h). */
-  if (rc == 0)
+  /* The terminal's job when pk is its foreground job (see pk.h), where
+   * the host has job control. */
+  if (rc == 0 && cli_os_job_control())
     rc = pk_cmd_set_foreground(cmd, true);
   if (rc != 0) {
     pk_cmd_free(cmd);
@@ -245,7 +246,7 @@ static void run_close_handles(run_state *st) {
   if (st->closing)
     return;
   st->closing = true;
-  for (int i = 0; i < 4; i++)
+  for (size_t i = 0; i < st->nsigs; i++)
     uv_close((uv_handle_t *)&st->sigs[i], NULL);
   for (int s = 1; s <= 2; s++)
     sink_close(&st->out[s]);
@@ -305,8 +306,7 @@ static void on_signal(uv_signal_t *h, int sig) {
    * end of the child is seen. */
   st->stopping = true;
   flow(st);
-  if (pk_proc_kill(st->proc, sig) == 0)
-    pk_proc_kill(st->proc, SIGCONT);
+  cli_os_forward(st->proc, sig);
 }
 
 /* The run ended. Output of a run that ended by itself is written to the
@@ -357,14 +357,14 @@ static int drive(pk_runner *runner, const pk_cmd *cmd, run_state *st,
     sink_init(&st->out[s], &loop, s, on_sink, st);
   pk_start_opts opts = {
       .loop = &loop, .on_output = on_output, .on_exit = on_exit_cb, .data = st};
-  static const int fwd[4] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
-  for (int i = 0; i < 4; i++) {
+  const int *fwd = cli_os_forwarded(&st->nsigs);
+  for (size_t i = 0; i < st->nsigs; i++) {
     uv_signal_init(&loop, &st->sigs[i]);
     st->sigs[i].data = st;
   }
   rc = pk_start(runner, cmd, &opts, &st->proc);
   if (rc == 0) {
-    for (int i = 0; i < 4; i++)
+    for (size_t i = 0; i < st->nsigs; i++)
       uv_signal_start(&st->sigs[i], on_signal, fwd[i]);
     uv_run(&loop, UV_RUN_DEFAULT);
     *out = pk_proc_take_result(st->proc);
@@ -380,11 +380,9 @@ static int drive(pk_runner *runner, const pk_cmd *cmd, run_state *st,
  * re-executes itself as the guardian (`pk __guardian`). */
 static bool use_guardian(pk_mechanism m) {
   char self[4096];
-  ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
   if ((m == PK_MECH_AUTO ? pk_mechanism_best() : m) != PK_MECH_CGROUP_V2 ||
-      n <= 0)
+      !cli_os_self(self, sizeof(self)))
     return false;
-  self[n] = '\0';
   return pk_guardian_use(self, "__guardian") == 0;
 }
 
@@ -420,7 +418,7 @@ static int new_runner(const run_args *a, pk_runner **out, pk_group **grp) {
  * of the key exactly as in the library. */
 static int read_stdin(pk_cmd *cmd, char **data) {
   *data = NULL;
-  if (isatty(0))
+  if (pk__fd_is_tty(0))
     return 0;
   size_t len = 0, cap = 0;
   char *buf = NULL;
@@ -435,13 +433,10 @@ static int read_stdin(pk_cmd *cmd, char **data) {
       buf = nb;
       cap = ncap;
     }
-    ssize_t n = read(0, buf + len, cap - len);
-    if (n < 0 && errno == EINTR)
-      continue;
+    int64_t n = pk__fd_read(0, buf + len, cap - len); /* EINTR retried */
     if (n < 0) {
-      int err = errno;
       free(buf);
-      fail(PK_EIO, "cannot read stdin: %s", strerror(err));
+      fail(PK_EIO, "cannot read stdin: %s", uv_strerror((int)n));
       return PK_EIO;
     }
     if (n == 0)
@@ -527,8 +522,7 @@ int run_command(run_kind kind, const char *cassette, int argc, char **argv) {
   /* pk writes the child's output to the terminal while the child is its
    * foreground job (tostop), and takes the terminal back from the
    * background: neither may stop pk. The child gets default handlers. */
-  signal(SIGTTOU, SIG_IGN);
-  signal(SIGTTIN, SIG_IGN);
+  cli_os_run_begin();
   pk_group *grp = NULL;
   if (a.subreaper && (status = pk_subreaper_enable()) != 0) {
     status = fail(status, "cannot become a child subreaper");
@@ -558,12 +552,12 @@ int run_command(run_kind kind, const char *cassette, int argc, char **argv) {
   if (rc == UV_EMFILE || rc == UV_ENFILE)
     rc = PK_ELIMIT; /* one name for running out of descriptors */
   if (rc == PK_ELIMIT) {
-    struct rlimit rl;
-    getrlimit(RLIMIT_NOFILE, &rl);
+    char limit[128];
+    cli_os_fd_limit(limit, sizeof(limit));
     status = fail(rc,
                   "cannot open the descriptors an event loop and a run need "
-                  "(RLIMIT_NOFILE is %llu)",
-                  (unsigned long long)rl.rlim_cur);
+                  "(%s)",
+                  limit);
   } else if (rc != 0) {
     status = fail(rc, "%s", pk_strerror(rc));
   } else if (st.io_err != 0) {

@@ -22,7 +22,7 @@ typedef void (*sink_cb)(sink *k, void *data);
 struct sink {
   int fd;   /* 1 or 2 */
   int wfd;  /* what is written: fd, or a non-blocking reopen of it */
-  int kind; /* SINK_BLOCKING / SINK_NONBLOCK / SINK_SOCKET (sink.c) */
+  int kind; /* SINK_BLOCKING / SINK_NONBLOCK / SINK_SOCKET (sink_posix.c) */
   char *q;  /* queued bytes q[qoff..qlen) */
   size_t qoff, qlen, qcap;
   uv_poll_t poll;

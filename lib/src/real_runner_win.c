@@ -157,6 +157,10 @@ static void stop_exit_wait(win_exec *e) {
 /* Kill whatever is left of the tree and release the OS resources. */
 static void teardown(win_exec *e) {
   stop_exit_wait(e);
+  if (e->have_async) { /* an async keeps a caller's loop alive: not now */
+    close_handle(e, &e->exit_async);
+    e->have_async = false;
+  }
   if (e->job != NULL) {
     job_kill(e->job);
     job_usage(e);

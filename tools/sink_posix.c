@@ -1,4 +1,4 @@
-/* pk run's output forwarding. A pipe or terminal is reopened through
+/* pk run's output forwarding (POSIX). A pipe or terminal is reopened through
  * /proc/self/fd with O_NONBLOCK (a description of our own: the shell's
  * stays as it was) and written when poll says so; a socket is written
  * with MSG_DONTWAIT; a regular file or device is written directly (its
