@@ -42,6 +42,20 @@ const char *pkt_tmpdir(void) {
   return dir;
 }
 
+static pkt_snapshot pkt_test_snap;
+
+int pkt_before(void **state) {
+  (void)state;
+  pkt_snapshot_take(&pkt_test_snap);
+  return 0;
+}
+
+int pkt_after(void **state) {
+  (void)state;
+  pkt_snapshot_check(&pkt_test_snap);
+  return 0;
+}
+
 bool pkt_host_signals(void) { return pk__host_signals(); }
 
 void pkt_assert_ended_by(const pk_result *r, int sig) {

@@ -32,6 +32,10 @@ void pkt_snapshot_take(pkt_snapshot *s);
  * to 30 s for orphans reparented to us to be reaped (by pid): a guardian
  * of a pk that exited needs a moment to notice, longer on a loaded host. */
 void pkt_snapshot_check(const pkt_snapshot *s);
+/* A cmocka setup / teardown pair around one test: a snapshot taken
+ * before, checked after. */
+int pkt_before(void **state);
+int pkt_after(void **state);
 
 /* Number of direct children of this process (any thread), zombies too. */
 int pkt_count_children(void);

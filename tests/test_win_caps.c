@@ -18,20 +18,6 @@ enum { NODES = 3 }; /* tree 1 2 */
 
 static bool wine;
 
-static pkt_snapshot snap;
-
-static int before(void **state) {
-  (void)state;
-  pkt_snapshot_take(&snap);
-  return 0;
-}
-
-static int after(void **state) {
-  (void)state;
-  pkt_snapshot_check(&snap);
-  return 0;
-}
-
 static void not_verifiable(const char *cell, const char *what) {
   print_message("    %s: not verifiable under wine (%s); checked that pk "
                 "refuses it or reports it unknown\n",
@@ -474,10 +460,10 @@ static void every_cell_behaves(void **state) {
 int main(int argc, char **argv) {
   if (argc > 1 && strcmp(argv[1], "--owner") == 0)
     return owner_main();
-  HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
-  wine = ntdll != NULL && GetProcAddress(ntdll, "wine_get_version") != NULL;
+  wine = pkt_under_wine();
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(every_cell_behaves, before, after),
+      cmocka_unit_test_setup_teardown(every_cell_behaves, pkt_before,
+                                      pkt_after),
   };
   return cmocka_run_group_tests(tests, pkt_setup, NULL);
 }

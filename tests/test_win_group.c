@@ -13,25 +13,6 @@
 
 enum { TREE_NODES = 4 }; /* tree 1 3: 1 + 3 */
 
-static pkt_snapshot snap;
-
-static int before(void **state) {
-  (void)state;
-  pkt_snapshot_take(&snap);
-  return 0;
-}
-
-static int after(void **state) {
-  (void)state;
-  pkt_snapshot_check(&snap);
-  return 0;
-}
-
-static bool under_wine(void) {
-  HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
-  return ntdll != NULL && GetProcAddress(ntdll, "wine_get_version") != NULL;
-}
-
 static pk_group *group_new(void) {
   pk_group *g = NULL;
   char *msg = NULL;
@@ -226,6 +207,8 @@ static void adopted_processes_are_contained(void **state) {
   int pid = (int)GetProcessId(h);
   assert_int_equal(pk_group_adopt(g, pid, 3), PK_EUNSUPPORTED); /* pidfd */
   assert_int_equal(pk_group_adopt(g, 0, -1), PK_EINVAL);
+  assert_int_equal(pk_group_adopt(g, (int)GetCurrentProcessId(), -1),
+                   PK_EINVAL); /* never pk itself */
   PKT_ASSERT_OK(pk_group_adopt(g, pid, -1));
   assert_members(g, &h, 1, 1);
   PKT_ASSERT_OK(pk_group_kill_all(g));
@@ -238,7 +221,7 @@ static void adopted_processes_are_contained(void **state) {
    * pid. A pid that cannot exist (Windows' are multiples of 4) is no such
    * process. */
   int rc = pk_group_adopt(g, pid, -1);
-  if (under_wine())
+  if (pkt_under_wine())
     assert_true(rc == 0 || rc == PK_ESRCH);
   else
     PKT_ASSERT_OK(rc);
@@ -275,7 +258,7 @@ static void options_and_limits(void **state) {
     else
       o.cpu_quota = 0.5;
     int rc = pk_group_new(&o, &g, &msg);
-    if (under_wine()) {
+    if (pkt_under_wine()) {
       print_message("%s: not verifiable under wine (it accepts job limits "
                     "and enforces none); checked that pk refuses it\n",
                     names[i]);
@@ -298,7 +281,7 @@ static void options_and_limits(void **state) {
   PKT_ASSERT_OK(pk_group_stats_get(g, &st));
   assert_int_equal(st.active, 0);
   assert_int_equal(st.oom_kills, -1);
-  if (under_wine()) { /* a stub: always 0 there, so unknown */
+  if (pkt_under_wine()) { /* a stub: always 0 there, so unknown */
     assert_int_equal(st.cpu_us, -1);
     assert_int_equal(st.peak_memory, -1);
   } else {
@@ -310,7 +293,7 @@ static void options_and_limits(void **state) {
   pk_group_free(g);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, before, after)
+#define T(f) cmocka_unit_test_setup_teardown(f, pkt_before, pkt_after)
 
 int main(void) {
   const struct CMUnitTest tests[] = {

@@ -18,20 +18,6 @@ static pk_runner *runner(void) {
   return r;
 }
 
-static pkt_snapshot snap;
-
-static int before(void **state) {
-  (void)state;
-  pkt_snapshot_take(&snap);
-  return 0;
-}
-
-static int after(void **state) {
-  (void)state;
-  pkt_snapshot_check(&snap);
-  return 0;
-}
-
 /* ---- teardown ---- */
 
 enum { TREE_NODES = 13 }; /* tree 2 3: 1 + 3 + 9 */
@@ -118,6 +104,54 @@ static void a_finished_run_lets_the_loop_end(void **state) {
   uv_run(&loop, UV_RUN_DEFAULT);
   assert_int_equal(uv_loop_close(&loop), 0);
   pk_cmd_free(cmd);
+  pk_runner_free(rn);
+}
+
+static void on_first_output(pk_proc *p, pk_stream s, const char *buf,
+                            size_t len, void *data) {
+  (void)s, (void)buf, (void)len;
+  if (!*(bool *)data)
+    PKT_ASSERT_OK(pk_proc_pause_output(p));
+  *(bool *)data = true;
+}
+
+/* Output still in the pipes when the run finishes (the consumer paused
+ * until the child was gone, no drain grace) is read to its end by pk
+ * itself, next to libuv's own pending read on the same pipe. */
+static void output_left_in_the_pipe_is_read_to_the_end(void **state) {
+  (void)state;
+  pk_runner *rn = runner();
+  for (int round = 0; round < 5; round++) {
+    pk_cmd *cmd = pkt_fixture("spew", "40000", "b", NULL);
+    PKT_ASSERT_OK(pk_cmd_set_drain(cmd, 0));
+    uv_loop_t loop;
+    assert_int_equal(uv_loop_init(&loop), 0);
+    bool paused = false;
+    pk_start_opts o = {
+        .loop = &loop, .on_output = on_first_output, .data = &paused};
+    pk_proc *p = NULL;
+    PKT_ASSERT_OK(pk_start(rn, cmd, &o, &p));
+    while (!paused)
+      uv_run(&loop, UV_RUN_ONCE);
+    HANDLE h = OpenProcess(SYNCHRONIZE, FALSE, (DWORD)pk_proc_pid(p));
+    assert_non_null(h);
+    assert_int_equal(WaitForSingleObject(h, PKT_WAIT_MS), WAIT_OBJECT_0);
+    CloseHandle(h);
+    PKT_ASSERT_OK(pk_proc_resume_output(p));
+    while (!pk_proc_done(p))
+      uv_run(&loop, UV_RUN_ONCE);
+    const pk_result *res = pk_proc_result(p);
+    assert_int_equal(pk_result_code(res), 0);
+    size_t n = 0, m = 0;
+    pk_result_stdout(res, &n);
+    pk_result_stderr(res, &m);
+    assert_int_equal(n, 40000);
+    assert_int_equal(m, 40000);
+    pk_proc_free(p);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    pk_cmd_free(cmd);
+  }
   pk_runner_free(rn);
 }
 
@@ -282,6 +316,17 @@ static void env_names_ignore_case(void **state) {
   assert_non_null(hit);
   assert_null(strstr(t, "PKT_WIN_CASE=")); /* one entry, the override's */
   pk_free(t);
+  /* The program lookup reads the PATH the child gets, however spelled. */
+  char dir[1024];
+  snprintf(dir, sizeof(dir), "%s", PK_FIXTURE);
+  *strrchr(dir, '/') = '\0';
+  PKT_ASSERT_OK(pk_cmd_new("pk-fixture", &cmd));
+  PKT_ASSERT_OK(pk_cmd_arg(cmd, "exit"));
+  PKT_ASSERT_OK(pk_cmd_arg(cmd, "5"));
+  PKT_ASSERT_OK(pk_cmd_env_set(cmd, "Path", dir));
+  t = getenv_of(rn, cmd, &code);
+  assert_int_equal(code, 5);
+  pk_free(t);
   cmd = pkt_fixture("env", NULL); /* the allow-list folds case too */
   PKT_ASSERT_OK(pk_cmd_inherit_env(cmd, "pkt_win_case"));
   t = getenv_of(rn, cmd, &code);
@@ -351,8 +396,7 @@ static void accounting_is_the_jobs_or_unknown(void **state) {
   pk_cmd *cmd = pkt_fixture("burn", "0.3", NULL);
   pk_result *res = NULL;
   PKT_ASSERT_OK(pk_output(rn, cmd, &res));
-  HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
-  if (ntdll != NULL && GetProcAddress(ntdll, "wine_get_version") != NULL) {
+  if (pkt_under_wine()) {
     print_message("not verifiable under wine: its job accounting is a stub "
                   "(CPU time and peak memory are always 0); checked that pk "
                   "reports them unknown\n");
@@ -371,13 +415,14 @@ static void accounting_is_the_jobs_or_unknown(void **state) {
   pk_runner_free(rn);
 }
 
-#define T(f) cmocka_unit_test_setup_teardown(f, before, after)
+#define T(f) cmocka_unit_test_setup_teardown(f, pkt_before, pkt_after)
 
 int main(void) {
   const struct CMUnitTest tests[] = {
       T(kill_ends_the_whole_tree),
       T(free_while_running_ends_the_tree),
       T(a_finished_run_lets_the_loop_end),
+      T(output_left_in_the_pipe_is_read_to_the_end),
       T(ways_out_of_the_job_are_closed),
       T(only_the_kill_and_the_probe),
       T(timeout_terminates_without_the_grace),

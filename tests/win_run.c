@@ -62,6 +62,11 @@ void pkt_run_close(pkt_run *r) {
   assert_int_equal(uv_loop_close(&r->loop), 0);
 }
 
+bool pkt_under_wine(void) {
+  HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+  return ntdll != NULL && GetProcAddress(ntdll, "wine_get_version") != NULL;
+}
+
 HANDLE pkt_open_pid(const char *line, const char *prefix) {
   size_t n = strlen(prefix);
   assert_memory_equal(line, prefix, n);

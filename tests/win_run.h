@@ -31,6 +31,8 @@ void pkt_run_until_exit(pkt_run *r);
 /* Free the run (ending it if it still runs) and close the loop. */
 void pkt_run_close(pkt_run *r);
 
+/* This program runs under wine (ntdll exports wine_get_version). */
+bool pkt_under_wine(void);
 /* A handle on the process whose pid follows prefix in line. */
 HANDLE pkt_open_pid(const char *line, const char *prefix);
 /* Every process of hs has ended, at once (pk's teardown returns only when

@@ -18,6 +18,19 @@ static int code_of(DWORD err) {
              : PK_EIO;
 }
 
+/* The last failure on this thread was STATUS_DELETE_PENDING (the file
+ * is going away), not a real refusal. Without ntdll's
+ * RtlGetLastNtStatus, assumed so. */
+static bool delete_pending(void) {
+  typedef LONG(WINAPI * last_status_fn)(void);
+  HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+  last_status_fn f = ntdll != NULL
+                         ? (last_status_fn)(void (*)(void))GetProcAddress(
+                               ntdll, "RtlGetLastNtStatus")
+                         : NULL;
+  return f == NULL || (ULONG)f() == 0xC0000056u; /* STATUS_DELETE_PENDING */
+}
+
 int pkc_lock_dir(const char *path, int *lock_fd, char *errmsg, size_t errlen) {
   *lock_fd = -1;
   char *dir = pkc__dir_of(path);
@@ -34,17 +47,21 @@ int pkc_lock_dir(const char *path, int *lock_fd, char *errmsg, size_t errlen) {
   /* Deleted when the last handle closes, so no lock file is left in the
    * user's directory. Once its holder closed it while others wait on it,
    * it is "delete pending" and new opens are refused (access denied)
-   * until those are done too: retried, for up to 30 s. */
+   * until those are done too: that is retried (for up to 30 s), as is a
+   * sharing violation (a scanner holding the file, up to 5 s); any other
+   * refusal is an error at once. */
   HANDLE h;
   DWORD e = 0;
-  ULONGLONG until = GetTickCount64() + 30000;
+  ULONGLONG t0 = GetTickCount64();
   for (;;) {
     h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE,
                     FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
                     NULL, OPEN_ALWAYS,
                     FILE_ATTRIBUTE_HIDDEN | FILE_FLAG_DELETE_ON_CLOSE, NULL);
     e = h == INVALID_HANDLE_VALUE ? GetLastError() : 0;
-    if (e != ERROR_ACCESS_DENIED || GetTickCount64() > until)
+    ULONGLONG waited = GetTickCount64() - t0;
+    if (!(e == ERROR_ACCESS_DENIED && delete_pending() && waited < 30000) &&
+        !(e == ERROR_SHARING_VIOLATION && waited < 5000))
       break;
     Sleep(1);
   }

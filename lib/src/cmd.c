@@ -553,6 +553,15 @@ static bool name_matches(const char *entry, const char *name, bool fold) {
   return entry[n] == '=';
 }
 
+/* name equals want, ignoring ASCII case. */
+static bool name_matches_plain(const char *name, const char *want) {
+  size_t i = 0;
+  for (; name[i] != '\0' && want[i] != '\0'; i++)
+    if (ascii_lower(name[i]) != ascii_lower(want[i]))
+      return false;
+  return name[i] == want[i];
+}
+
 static bool inherited(const pk_cmd *c, const char *entry, bool fold) {
   if (c->env_clear)
     return false;
@@ -613,10 +622,15 @@ int pk__cmd_build_env(const pk_cmd *c, char ***out) {
 }
 
 const char *pk__cmd_path_env(const pk_cmd *c) {
+  return pk__cmd_path_env_fold(c, false);
+}
+
+const char *pk__cmd_path_env_fold(const pk_cmd *c, bool fold) {
   const char *path = NULL;
   bool from_ops = false;
   for (size_t i = 0; i < c->nenv_ops; i++) {
-    if (strcmp(c->env_ops[i].name, "PATH") == 0) {
+    const char *name = c->env_ops[i].name;
+    if (fold ? name_matches_plain(name, "PATH") : strcmp(name, "PATH") == 0) {
       path = c->env_ops[i].value;
       from_ops = true;
     }

@@ -40,3 +40,16 @@ void pk__group_set_msg(char **errmsg, char *msg, int rc) {
   else
     pk__free(msg);
 }
+
+int pk__group_new_begin(const pk_group_opts *opts, pk_group **out,
+                        char **errmsg, pk_group_opts *o, char **msg) {
+  if (errmsg != NULL)
+    *errmsg = NULL;
+  if (out == NULL)
+    return PK_EINVAL;
+  *out = NULL;
+  pk_group_opts_init(o);
+  if (opts != NULL)
+    *o = *opts;
+  return pk__group_check_opts(o, msg);
+}

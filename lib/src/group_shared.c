@@ -146,17 +146,11 @@ void pk__grp_unref(pk_group *g) {
 }
 
 int pk_group_new(const pk_group_opts *opts, pk_group **out, char **errmsg) {
-  if (errmsg != NULL)
-    *errmsg = NULL;
-  if (out == NULL)
-    return PK_EINVAL;
-  *out = NULL;
   pk_group_opts o;
-  pk_group_opts_init(&o);
-  if (opts != NULL)
-    o = *opts;
   char *msg = NULL;
-  int rc = pk__group_check_opts(&o, &msg);
+  int rc = pk__group_new_begin(opts, out, errmsg, &o, &msg);
+  if (out == NULL)
+    return rc;
   pk_mechanism mech = PK_MECH_AUTO;
   if (rc == 0 && (rc = pk__host_check()) != 0)
     msg = pk__sprintf("this host cannot run an event loop");

@@ -45,29 +45,31 @@ static DWORD active_count(HANDLE job) {
   return a.ActiveProcesses;
 }
 
-/* The job's process ids (heap), or NULL when out of memory. */
-static ULONG_PTR *job_pids(HANDLE job, size_t *n) {
+/* The job's process ids (*ids heap, *n of them): 0, PK_ENOMEM, or
+ * PK_EIO when Windows will not say. */
+static int job_pids(HANDLE job, ULONG_PTR **ids, size_t *n) {
+  *ids = NULL;
   *n = 0;
   for (DWORD cap = 64;; cap *= 4) {
     size_t size =
         sizeof(JOBOBJECT_BASIC_PROCESS_ID_LIST) + cap * sizeof(ULONG_PTR);
     JOBOBJECT_BASIC_PROCESS_ID_LIST *l = pk__malloc(size);
     if (l == NULL)
-      return NULL;
+      return PK_ENOMEM;
     BOOL ok = QueryInformationJobObject(job, JobObjectBasicProcessIdList, l,
                                         (DWORD)size, NULL);
     if (!ok && GetLastError() != ERROR_MORE_DATA) {
       pk__free(l);
-      return pk__calloc(1, sizeof(ULONG_PTR));
+      return PK_EIO;
     }
     if (ok && l->NumberOfProcessIdsInList >= l->NumberOfAssignedProcesses) {
       size_t m = l->NumberOfProcessIdsInList;
-      ULONG_PTR *ids = pk__calloc(m + 1, sizeof(ULONG_PTR));
-      if (ids != NULL)
-        memcpy(ids, l->ProcessIdList, m * sizeof(ULONG_PTR));
-      *n = ids != NULL ? m : 0;
+      *ids = pk__calloc(m + 1, sizeof(ULONG_PTR));
+      if (*ids != NULL)
+        memcpy(*ids, l->ProcessIdList, m * sizeof(ULONG_PTR));
+      *n = *ids != NULL ? m : 0;
       pk__free(l);
-      return ids;
+      return *ids != NULL ? 0 : PK_ENOMEM;
     }
     pk__free(l);
   }
@@ -164,17 +166,11 @@ void pk__wgroup_unref(pk_group *g) {
 }
 
 int pk_group_new(const pk_group_opts *opts, pk_group **out, char **errmsg) {
-  if (errmsg != NULL)
-    *errmsg = NULL;
-  if (out == NULL)
-    return PK_EINVAL;
-  *out = NULL;
   pk_group_opts o;
-  pk_group_opts_init(&o);
-  if (opts != NULL)
-    o = *opts;
   char *msg = NULL;
-  int rc = pk__group_check_opts(&o, &msg);
+  int rc = pk__group_new_begin(opts, out, errmsg, &o, &msg);
+  if (out == NULL)
+    return rc;
   if (rc == 0 && o.mechanism != PK_MECH_AUTO &&
       o.mechanism != PK_MECH_JOB_OBJECT) {
     msg = pk__sprintf("mechanism %s is not available on this host (Windows "
@@ -198,7 +194,10 @@ int pk_group_new(const pk_group_opts *opts, pk_group **out, char **errmsg) {
     char buf[256];
     msg = pk__sprintf("cannot create a job object: %s",
                       pk__win_msg(err, buf, sizeof(buf)));
-    rc = PK_ELIMIT;
+    rc = err == ERROR_NOT_ENOUGH_MEMORY || err == ERROR_OUTOFMEMORY ||
+                 err == ERROR_NO_SYSTEM_RESOURCES
+             ? PK_ELIMIT
+             : PK_EIO;
   }
   if (rc == 0)
     rc = set_limits(g->job, &o, &msg);
@@ -314,23 +313,55 @@ static bool has_pid(const ULONG_PTR *ids, size_t n, DWORD pid) {
   return false;
 }
 
+/* Keep the members among ids open for the pass (their pids cannot be
+ * reused meanwhile) and drop (zero) every id that is not still in the
+ * job once held: a pid listed again after its process was opened is that
+ * process's. (IsProcessInJob would say the same, but wine answers it for
+ * the innermost job only.) Never this process. hs[i] pairs with ids[i]. */
+static HANDLE *hold_members(pk_group *g, ULONG_PTR *ids, size_t n) {
+  HANDLE *hs = pk__calloc(n + 1, sizeof(HANDLE));
+  for (size_t i = 0; hs != NULL && i < n; i++)
+    if (ids[i] != GetCurrentProcessId())
+      hs[i] =
+          OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, FALSE, (DWORD)ids[i]);
+  ULONG_PTR *again = NULL;
+  size_t m = 0;
+  if (hs != NULL && job_pids(g->job, &again, &m) != 0)
+    m = 0; /* cannot tell: nothing is trusted */
+  for (size_t i = 0; hs != NULL && i < n; i++) {
+    if (hs[i] != NULL && !has_pid(again, m, (DWORD)ids[i])) {
+      CloseHandle(hs[i]);
+      hs[i] = NULL;
+    }
+    if (hs[i] == NULL)
+      ids[i] = 0;
+  }
+  pk__free(again);
+  return hs;
+}
+
 /* One pass: suspend every thread of the job's processes not suspended
  * yet. *added: how many. A thread that ended meanwhile is no failure. */
 static int suspend_pass(pk_group *g, int *added) {
   *added = 0;
   size_t n;
-  ULONG_PTR *ids = job_pids(g->job, &n);
-  if (ids == NULL)
+  ULONG_PTR *ids;
+  int rc = job_pids(g->job, &ids, &n);
+  if (rc != 0)
+    return rc;
+  HANDLE *held = hold_members(g, ids, n);
+  if (held == NULL) {
+    pk__free(ids);
     return PK_ENOMEM;
+  }
   HANDLE snap = n > 0 ? CreateToolhelp32Snapshot(TH32CS_SNAPTHREAD, 0) : NULL;
-  int rc = 0;
   if (snap == INVALID_HANDLE_VALUE)
     rc = PK_EIO;
   THREADENTRY32 te;
   te.dwSize = sizeof(te);
   for (BOOL more = rc == 0 && snap != NULL && Thread32First(snap, &te);
        more && rc == 0; more = Thread32Next(snap, &te)) {
-    if (!has_pid(ids, n, te.th32OwnerProcessID) ||
+    if (te.th32OwnerProcessID == 0 || !has_pid(ids, n, te.th32OwnerProcessID) ||
         is_parked(g, te.th32ThreadID))
       continue;
     HANDLE t = OpenThread(THREAD_SUSPEND_RESUME, FALSE, te.th32ThreadID);
@@ -351,6 +382,10 @@ static int suspend_pass(pk_group *g, int *added) {
   }
   if (snap != NULL && snap != INVALID_HANDLE_VALUE)
     CloseHandle(snap);
+  for (size_t i = 0; i < n; i++)
+    if (held[i] != NULL)
+      CloseHandle(held[i]);
+  pk__free(held);
   pk__free(ids);
   return rc;
 }
@@ -364,13 +399,15 @@ static void resume_parked(pk_group *g) {
 }
 
 /* Suspend until a pass finds nothing new: a suspended process creates no
- * process or thread, so what started during one pass is caught by the
- * next. Called with the lock held. */
+ * process or thread of its own, so what started during one pass is
+ * caught by the next. A tree that keeps growing threads from outside
+ * (another process creating remote threads in it) past 100 passes is
+ * PK_ETIMEOUT. Called with the lock held. */
 static int suspend_all(pk_group *g) {
   int rc = 0, added = 1;
   for (int pass = 0; rc == 0 && added > 0 && pass < 100; pass++)
     rc = suspend_pass(g, &added);
-  return rc;
+  return rc == 0 && added > 0 ? PK_ETIMEOUT : rc;
 }
 
 int pk_group_suspend(pk_group *g) {
@@ -435,8 +472,11 @@ int pk_group_members(pk_group *g, int **pids, size_t *n) {
   *pids = NULL;
   *n = 0;
   size_t m;
-  ULONG_PTR *ids = job_pids(g->job, &m);
-  int *out = ids != NULL ? pk__calloc(m + 1, sizeof(int)) : NULL;
+  ULONG_PTR *ids;
+  int rc = job_pids(g->job, &ids, &m);
+  if (rc != 0)
+    return rc;
+  int *out = pk__calloc(m + 1, sizeof(int));
   if (out == NULL) {
     pk__free(ids);
     return PK_ENOMEM;
@@ -455,6 +495,8 @@ int pk_group_adopt(pk_group *g, int pid, int pidfd) {
     return PK_EINVAL;
   if (pidfd >= 0)
     return PK_EUNSUPPORTED; /* Windows has no pidfds: adopt by pid */
+  if ((DWORD)pid == GetCurrentProcessId())
+    return PK_EINVAL; /* pk would be killed, and suspend itself, with it */
   HANDLE h = OpenProcess(PROCESS_SET_QUOTA | PROCESS_TERMINATE | SYNCHRONIZE |
                              PROCESS_QUERY_LIMITED_INFORMATION,
                          FALSE, (DWORD)pid);
@@ -483,18 +525,7 @@ int pk_group_stats_get(pk_group *g, pk_group_stats *out) {
   if (g == NULL || out == NULL)
     return PK_EINVAL;
   out->active = active_count(g->job);
-  out->cpu_us = out->peak_memory = -1;
   out->oom_kills = -1; /* Windows reports no such count for a job */
-  if (pk__win_is_wine())
-    return 0; /* its job accounting is a stub (always 0): unknown */
-  JOBOBJECT_BASIC_ACCOUNTING_INFORMATION a;
-  if (QueryInformationJobObject(g->job, JobObjectBasicAccountingInformation, &a,
-                                sizeof(a), NULL))
-    out->cpu_us = (a.TotalUserTime.QuadPart + a.TotalKernelTime.QuadPart) / 10;
-  JOBOBJECT_EXTENDED_LIMIT_INFORMATION x;
-  if (QueryInformationJobObject(g->job, JobObjectExtendedLimitInformation, &x,
-                                sizeof(x), NULL) &&
-      x.PeakJobMemoryUsed > 0)
-    out->peak_memory = (int64_t)x.PeakJobMemoryUsed;
+  pk__win_job_usage(g->job, &out->cpu_us, &out->peak_memory);
   return 0;
 }

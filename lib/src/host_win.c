@@ -2,6 +2,8 @@
 #include "internal.h"
 #include "win.h"
 
+#include <fcntl.h>
+#include <io.h>
 #include <stdio.h>
 
 wchar_t *pk__wide(const char *s) {
@@ -29,7 +31,24 @@ const char *pk__win_msg(DWORD err, char *buf, size_t len) {
   return buf;
 }
 
-int pk__host_check(void) { return 0; }
+/* As on POSIX: a C runtime descriptor 0-2 that is not open gets the
+ * null device, so no pipe pk makes can take the number (uv_pipe_open
+ * takes 0-2 for this process's own streams and duplicates them, leaving
+ * the pipe end open behind pk's back). */
+int pk__host_check(void) {
+  for (int fd = 0; fd < 3; fd++) {
+    if (_get_osfhandle(fd) != -1)
+      continue;
+    int nul = _open("NUL", _O_RDWR | _O_BINARY);
+    if (nul < 0)
+      return PK_ELIMIT;
+    if (nul > 2) { /* fd was open after all (a race): keep it as it is */
+      _close(nul);
+      continue;
+    }
+  }
+  return 0;
+}
 
 bool pk__host_signals(void) { return false; }
 

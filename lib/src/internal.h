@@ -97,6 +97,8 @@ int pk__cmd_build_env_from(const pk_cmd *cmd, char *const *base, bool fold,
                            char ***out);
 /* The PATH the lookup should use (borrowed; may be NULL). */
 const char *pk__cmd_path_env(const pk_cmd *cmd);
+/* The same, fold: the name PATH in any ASCII case (Windows). */
+const char *pk__cmd_path_env_fold(const pk_cmd *cmd, bool fold);
 void pk__strv_free(char **v);
 
 /* pk_start for the blocking verbs: runs on the thread's cached loop. */
@@ -172,10 +174,27 @@ void pk__loops_wait(uv_loop_t *const *loops, size_t n, int timeout_ms);
  * the host as a real run there would. */
 PK_EXTERN bool pk__host_signals(void);
 
+/* ---- the drain after the child's exit (drain.c), for real runners ----
+ * From the drain timer t (callback cb): true when pk is behind (a writer
+ * still holds a pipe and bytes wait: t is re-armed, read on), false when
+ * the run should finish now. *extra_ms: how long it read on so far. */
+bool pk__drain_behind(uv_timer_t *t, uv_timer_cb cb, const pk_cmd *cmd,
+                      bool held, bool data, int64_t *extra_ms);
+/* The child exited: true when the run should finish in this call (no
+ * pipe open and now); else arms t: for the next loop turn when no pipe
+ * is open, or the drain grace (unless already armed). */
+bool pk__drain_arm(uv_timer_t *t, uv_timer_cb cb, const pk_cmd *cmd,
+                   bool pipes_open, bool now);
+
 /* ---- group options (group_opts.c) ---- */
 bool pk__group_has_limits(const pk_group_opts *o);
 /* PK_EINVAL with *msg (heap) naming the bad option, or 0. */
 int pk__group_check_opts(const pk_group_opts *o, char **msg);
+/* pk_group_new's start on every host: *errmsg and *out cleared, *o the
+ * options (the defaults where opts is NULL), checked. 0, or PK_EINVAL (out
+ * NULL; a bad option, named in *msg). */
+int pk__group_new_begin(const pk_group_opts *opts, pk_group **out,
+                        char **errmsg, pk_group_opts *o, char **msg);
 /* Hand msg (heap, may be NULL: pk_strerror(rc)) to *errmsg, or free it. */
 void pk__group_set_msg(char **errmsg, char *msg, int rc);
 

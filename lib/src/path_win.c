@@ -320,7 +320,7 @@ int pk__resolve_program(const char *program, const char *path_env,
 }
 
 const char *pk__win_path_env(const pk_cmd *cmd) {
-  const char *path = pk__cmd_path_env(cmd);
+  const char *path = pk__cmd_path_env_fold(cmd, true);
   if (path == getenv("PATH"))
     return NULL; /* inherited: the narrow copy is in the ANSI code page */
   return path != NULL ? path : "";

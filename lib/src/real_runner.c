@@ -20,7 +20,6 @@
 #define PK__READ_BUF (64 * 1024)
 #define PK__STDIN_INLINE (64 * 1024) /* written before spawn: never blocks */
 #define PK__TEARDOWN_MS 5000
-#define PK__DRAIN_BEHIND_MS 10000
 
 typedef struct real_runner {
   pk_runner base;
@@ -309,40 +308,26 @@ static void finish_run(real_exec *e) {
   pk_events_exit(e->ev, &info); /* last: the user may act on it */
 }
 
-/* The drain grace is for a pipe held open by a grandchild with nothing
- * to say. A pipe whose writers are gone is read to its end; one still
- * held but with bytes waiting means pk (a loaded host) is behind: read
- * on, for up to PK__DRAIN_BEHIND_MS more, before the tree is torn down
- * and the output flagged incomplete. */
 static void on_drain(uv_timer_t *t) {
   real_exec *e = t->data;
-  int64_t ms = pk_cmd_drain_ms(e->cmd);
   bool held = pipe_held(e, PK_STDOUT) || pipe_held(e, PK_STDERR);
   bool data = pipe_has_data(e, PK_STDOUT) || pipe_has_data(e, PK_STDERR);
-  if (held && data && e->drain_extra_ms < PK__DRAIN_BEHIND_MS) {
-    e->drain_extra_ms += ms > 0 ? ms : 1;
-    uv_timer_start(&e->drain, on_drain, (uint64_t)(ms > 0 ? ms : 1), 0);
-    return;
-  }
-  finish_run(e);
+  if (!pk__drain_behind(&e->drain, on_drain, e->cmd, held, data,
+                        &e->drain_extra_ms))
+    finish_run(e);
 }
 
 /* The child has exited: finish once the pipes are closed, or after the
- * drain grace. `now`: finish from this call when nothing is left to wait
- * for; else from the next loop turn (callers inside the core's output
- * path must not see the run end under them). Never while paused. */
+ * drain grace (drain.c). `now`: finish from this call when nothing is
+ * left to wait for; else from the next loop turn (callers inside the
+ * core's output path must not see the run end under them). Never while
+ * paused. */
 static void finish_when_done(real_exec *e, bool now) {
   if (e->finished || e->paused || !check_exit(e))
     return;
-  if (!e->out_open[PK_STDOUT] && !e->out_open[PK_STDERR]) {
-    if (now)
-      finish_run(e);
-    else
-      uv_timer_start(&e->drain, on_drain, 0, 0);
-  } else if (!uv_is_active((uv_handle_t *)&e->drain)) {
-    int64_t ms = pk_cmd_drain_ms(e->cmd);
-    uv_timer_start(&e->drain, on_drain, (uint64_t)ms, 0);
-  }
+  if (pk__drain_arm(&e->drain, on_drain, e->cmd,
+                    e->out_open[PK_STDOUT] || e->out_open[PK_STDERR], now))
+    finish_run(e);
 }
 
 static void maybe_finish(real_exec *e) { finish_when_done(e, true); }

@@ -17,12 +17,12 @@
 #include <errno.h>
 #include <io.h>
 #include <limits.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #define READ_BUF (64 * 1024)
 #define TEARDOWN_MS 5000
-#define DRAIN_BEHIND_MS 10000
 
 typedef struct win_runner {
   pk_runner base;
@@ -131,21 +131,19 @@ static void job_kill(HANDLE job) {
     Sleep(1);
 }
 
-/* The job's accounting covers the whole tree. wine keeps none (its
- * figures are always 0): unknown there, never a made-up 0. */
-static void job_usage(win_exec *e) {
-  e->cpu_us = e->peak = -1;
+void pk__win_job_usage(HANDLE job, int64_t *cpu_us, int64_t *peak) {
+  *cpu_us = *peak = -1;
   if (pk__win_is_wine())
     return;
   JOBOBJECT_BASIC_ACCOUNTING_INFORMATION a;
-  if (QueryInformationJobObject(e->job, JobObjectBasicAccountingInformation, &a,
+  if (QueryInformationJobObject(job, JobObjectBasicAccountingInformation, &a,
                                 sizeof(a), NULL))
-    e->cpu_us = (a.TotalUserTime.QuadPart + a.TotalKernelTime.QuadPart) / 10;
+    *cpu_us = (a.TotalUserTime.QuadPart + a.TotalKernelTime.QuadPart) / 10;
   JOBOBJECT_EXTENDED_LIMIT_INFORMATION x;
-  if (QueryInformationJobObject(e->job, JobObjectExtendedLimitInformation, &x,
+  if (QueryInformationJobObject(job, JobObjectExtendedLimitInformation, &x,
                                 sizeof(x), NULL) &&
       x.PeakJobMemoryUsed > 0)
-    e->peak = (int64_t)x.PeakJobMemoryUsed;
+    *peak = (int64_t)x.PeakJobMemoryUsed;
 }
 
 static void stop_exit_wait(win_exec *e) {
@@ -163,7 +161,7 @@ static void teardown(win_exec *e) {
   }
   if (e->job != NULL) {
     job_kill(e->job);
-    job_usage(e);
+    pk__win_job_usage(e->job, &e->cpu_us, &e->peak);
     CloseHandle(e->job);
     e->job = NULL;
   }
@@ -214,13 +212,16 @@ static bool pipe_has_data(win_exec *e, int s) {
 static void drain_rest(win_exec *e, int s) {
   HANDLE h = out_handle(e, s);
   HANDLE done = h != NULL ? CreateEventW(NULL, TRUE, FALSE, NULL) : NULL;
-  for (int i = 0; done != NULL && i < 64; i++) {
+  for (int i = 0; done != NULL && i < 64 && !e->released; i++) {
     DWORD avail = 0, got = 0;
     if (!PeekNamedPipe(h, NULL, 0, NULL, &avail, NULL) || avail == 0)
       break;
     OVERLAPPED ov;
     memset(&ov, 0, sizeof(ov));
-    ov.hEvent = done;
+    /* The handle is on libuv's completion port: the event's low bit set
+     * keeps this read's packet out of it (libuv would take the stack's
+     * OVERLAPPED for one of its own requests). */
+    ov.hEvent = (HANDLE)((uintptr_t)done | 1);
     if (!ReadFile(h, e->rbuf, avail < READ_BUF ? avail : READ_BUF, &got, &ov) &&
         (GetLastError() != ERROR_IO_PENDING ||
          !GetOverlappedResult(h, &ov, &got, TRUE)))
@@ -254,6 +255,8 @@ static void finish_run(win_exec *e) {
   drain_rest(e, PK_STDOUT);
   drain_rest(e, PK_STDERR);
   e->finished = true;
+  if (e->released) /* freed from an output callback: no exit event */
+    return;
   pk_exit_info info;
   memset(&info, 0, sizeof(info));
   info.outcome = PK_OUTCOME_EXITED;
@@ -267,36 +270,26 @@ static void finish_run(win_exec *e) {
   pk_events_exit(e->ev, &info); /* last: the user may act on it */
 }
 
-/* See real_runner.c: a held pipe gets the drain grace; a held pipe with
- * bytes waiting means pk is behind, and is read on for a while. */
 static void on_drain(uv_timer_t *t) {
   win_exec *e = t->data;
-  int64_t ms = pk_cmd_drain_ms(e->cmd);
   bool held = pipe_held(e, PK_STDOUT) || pipe_held(e, PK_STDERR);
   bool data = pipe_has_data(e, PK_STDOUT) || pipe_has_data(e, PK_STDERR);
-  if (held && data && e->drain_extra_ms < DRAIN_BEHIND_MS) {
-    e->drain_extra_ms += ms > 0 ? ms : 1;
-    uv_timer_start(&e->drain, on_drain, (uint64_t)(ms > 0 ? ms : 1), 0);
-    return;
-  }
-  finish_run(e);
+  if (!pk__drain_behind(&e->drain, on_drain, e->cmd, held, data,
+                        &e->drain_extra_ms))
+    finish_run(e);
 }
 
-/* As in real_runner.c: finish once the child exited and the pipes are
- * closed (now, or from the next loop turn), or after the drain grace;
- * never while paused. */
+/* The child has exited: finish once the pipes are closed, or after the
+ * drain grace (drain.c). `now`: finish from this call when nothing is
+ * left to wait for; else from the next loop turn (callers inside the
+ * core's output path must not see the run end under them). Never while
+ * paused. */
 static void finish_when_done(win_exec *e, bool now) {
   if (e->finished || e->paused || !check_exit(e))
     return;
-  if (!e->out_open[PK_STDOUT] && !e->out_open[PK_STDERR]) {
-    if (now)
-      finish_run(e);
-    else
-      uv_timer_start(&e->drain, on_drain, 0, 0);
-  } else if (!uv_is_active((uv_handle_t *)&e->drain)) {
-    int64_t ms = pk_cmd_drain_ms(e->cmd);
-    uv_timer_start(&e->drain, on_drain, (uint64_t)ms, 0);
-  }
+  if (pk__drain_arm(&e->drain, on_drain, e->cmd,
+                    e->out_open[PK_STDOUT] || e->out_open[PK_STDERR], now))
+    finish_run(e);
 }
 
 /* --------------------------------------------------------- loop events */
@@ -354,7 +347,7 @@ static void hplan_close(hplan *p, bool parent_too) {
       CloseHandle(p->child[i]);
     p->child[i] = NULL;
     if (parent_too && p->parent[i] >= 0)
-      _close(p->parent[i]);
+      pk__fd_close(p->parent[i]);
     if (parent_too)
       p->parent[i] = -1;
   }
@@ -435,9 +428,9 @@ static int make_pipe(bool child_reads, int *parent, HANDLE *child, char **msg) {
   int mine = child_reads ? fds[1] : fds[0];
   int theirs = child_reads ? fds[0] : fds[1];
   rc = inheritable((HANDLE)uv_get_osfhandle(theirs), child, "pipe", msg);
-  _close(theirs);
+  pk__fd_close(theirs);
   if (rc != 0) {
-    _close(mine);
+    pk__fd_close(mine);
     return rc;
   }
   *parent = mine;
@@ -695,7 +688,7 @@ static int admit(win_exec *e, const PROCESS_INFORMATION *pi, pk_exit_info *fail,
     return 0;
   TerminateProcess(pi->hProcess, 1);
   char buf[256];
-  fail->stage = "group";
+  fail->stage = "job";
   if (err == ERROR_NOT_ENOUGH_QUOTA) { /* the group's max_processes */
     fail->os_errno = EAGAIN;
     *msg = pk__sprintf("%s: the group's job refused the child: %s",
@@ -716,8 +709,8 @@ static int create_in_job(win_exec *e, const spawn_in *in, hplan *p,
   DWORD err = 0;
   char buf[256];
   if ((e->job = pk__win_job_new(&err)) == NULL) {
-    fail->stage = "group";
-    fail->os_errno = ENOMEM;
+    fail->stage = "job";
+    fail->os_errno = win_rc(err) == PK_ELIMIT ? ENOMEM : EIO;
     *msg = pk__sprintf("%s: cannot create a job object: %s", cmd->program,
                        pk__win_msg(err, buf, sizeof(buf)));
     return win_rc(err) == PK_ELIMIT ? PK_ELIMIT : PK_ESPAWN;
@@ -853,16 +846,27 @@ static void release_handles(win_exec *e) {
   exec_maybe_free(e);
 }
 
+/* The child's handles are inheritable from their making to their close:
+ * pk's own spawns take turns over that window, so one run's pipe never
+ * reaches another run's child. (Another library's CreateProcess with
+ * inherited handles and no handle list, in another thread, still could
+ * pick them up: Windows has no way to close that window.) */
+static SRWLOCK spawn_lock = SRWLOCK_INIT;
+
 static int launch(win_exec *e, pk_exit_info *fail, char **msg) {
   const pk_cmd *cmd = e->cmd;
   spawn_in in = {NULL, NULL, NULL, NULL};
   hplan p;
   int rc = prepare(cmd, &in, fail, msg);
-  if (rc == 0 && (rc = plan_handles(cmd, &p, msg)) != 0)
-    fail->stage = "fds";
   if (rc == 0) {
-    rc = create_in_job(e, &in, &p, fail, msg);
-    hplan_close(&p, rc != 0); /* the child has its copies */
+    AcquireSRWLockExclusive(&spawn_lock);
+    if ((rc = plan_handles(cmd, &p, msg)) != 0)
+      fail->stage = "fds";
+    if (rc == 0) {
+      rc = create_in_job(e, &in, &p, fail, msg);
+      hplan_close(&p, rc != 0); /* the child has its copies */
+    }
+    ReleaseSRWLockExclusive(&spawn_lock);
   }
   spawn_in_free(&in);
   if (rc != 0) {
@@ -1018,6 +1022,9 @@ int pk_real_runner_new(const pk_real_opts *opts, pk_runner **out) {
   pk_mechanism m = opts != NULL ? opts->mechanism : PK_MECH_AUTO;
   if (m != PK_MECH_AUTO && m != PK_MECH_JOB_OBJECT)
     return PK_EUNSUPPORTED;
+  int rc = pk__host_check();
+  if (rc != 0)
+    return rc;
   win_runner *r = pk__calloc(1, sizeof(*r));
   if (r == NULL)
     return PK_ENOMEM;
@@ -1029,6 +1036,9 @@ int pk_real_runner_new(const pk_real_opts *opts, pk_runner **out) {
 }
 
 int pk__win_runner_group(pk_group *g, pk_runner **out) {
+  int rc = pk__host_check();
+  if (rc != 0)
+    return rc;
   win_runner *r = pk__calloc(1, sizeof(*r));
   if (r == NULL)
     return PK_ENOMEM;

@@ -64,6 +64,11 @@ const char *pk__win_path_env(const pk_cmd *cmd);
  * member ends at once instead of waiting on an error dialog). NULL and
  * *err on failure. */
 HANDLE pk__win_job_new(DWORD *err);
+/* The job's accounting, which covers its whole tree (and its nested
+ * jobs): CPU time in microseconds, peak committed memory in bytes; -1
+ * for what is unknown, both under wine (its job accounting is a stub
+ * that says 0). */
+void pk__win_job_usage(HANDLE job, int64_t *cpu_us, int64_t *peak);
 /* The runner of a group: its runs get jobs nested in the group's. */
 int pk__win_runner_group(pk_group *g, pk_runner **out);
 void pk__win_runner_group_free(pk_runner *r);
