@@ -837,7 +837,8 @@ PK_EXTERN int pk_subreaper_kill_orphans(int *killed);
  * run's stats and its release (pk_proc_free, a timeout, a cancellation:
  * that run's whole subtree) work as for a private run, while the
  * group's limits cover every run. On process_group each run is its own
- * process group, tracked by the group. Thread-safe. */
+ * process group, tracked by the group. On job_object (Windows) the group
+ * is a job and each run's job is nested in it, the same way. Thread-safe. */
 typedef struct pk_group pk_group;
 
 typedef struct pk_group_opts {
@@ -910,6 +911,9 @@ typedef struct pk_shutdown_report {
  * (suspended) tree cannot act on the soft signal: it waits the full
  * grace. Without escalation survivors keep running in the group (its
  * destruction still kills them). rep may be NULL.
+ * job_object has no soft signal (signal_error is PK_EUNSUPPORTED in the
+ * report): with escalate the tree is terminated at once; without, the
+ * grace is waited for it to end by itself.
  * Errors: PK_EINVAL (negative grace), PK_ETIMEOUT (escalated and
  * something survived the kill). A failed soft signal is in the report,
  * not an error. */
@@ -922,20 +926,25 @@ PK_EXTERN int pk_group_shutdown(pk_group *g, pk_shutdown_report *rep);
  * pk_group_kill_all, without waiting); other signals go to every member
  * (cgroup: every process of the tree; process_group: every run's
  * process group and every adopted process). 0 only checks. An empty
- * group is not an error. Errors: PK_EINVAL (bad signal), or a real
+ * group is not an error. job_object: PK_SIGKILL and 0 only, others
+ * PK_EUNSUPPORTED. Errors: PK_EINVAL (bad signal), or a real
  * delivery failure such as PK_EPERM; a member that already exited is
  * none. */
 PK_EXTERN int pk_group_signal(pk_group *g, int sig);
 
 /* Freeze / thaw the whole tree: cgroup.freeze on cgroup_v2 (returns
  * once the kernel reports the tree frozen), SIGSTOP / SIGCONT to every
- * member on process_group. Level-triggered: suspending twice needs one
- * resume. A run started while the group is suspended does not start
- * until resume (its pk_start returns at once; a blocking verb blocks
- * until another thread resumes the group; a timeout, cancellation or
- * free ends it meanwhile), so no spawner ever waits inside the kernel
- * for a thaw. Any thread. Errors: PK_EPERM and other delivery failures,
- * PK_ETIMEOUT (cgroup_v2: not frozen within 5 s), PK_EINVAL. */
+ * member on process_group, every thread of every member on job_object
+ * (pass after pass until none is new; the resume undoes exactly what pk
+ * suspended). Level-triggered: suspending twice needs one resume. A run
+ * started while the group is suspended does not start until resume (its
+ * pk_start returns at once; a blocking verb blocks until another thread
+ * resumes the group; a timeout, cancellation or free ends it meanwhile;
+ * on job_object it is created suspended), so no spawner ever waits
+ * inside the kernel for a thaw. Any thread.
+ * Errors: PK_EPERM and other delivery failures, PK_ETIMEOUT (cgroup_v2:
+ * not frozen within 5 s; job_object: threads still appearing after 100
+ * passes), PK_EINVAL. */
 PK_EXTERN int pk_group_suspend(pk_group *g);
 PK_EXTERN int pk_group_resume(pk_group *g);
 PK_EXTERN bool pk_group_suspended(const pk_group *g);
@@ -951,10 +960,12 @@ PK_EXTERN int pk_group_members(pk_group *g, int **pids, size_t *n);
  * of the group (out of its previous cgroup), and every process it forks
  * afterwards is contained; the descendants it already had are not moved.
  * process_group: it is tracked and signalled on its own (its process
- * group is not touched, so its forks are not contained). A process that
- * has exited but is not reaped yet is a successful no-op. pk never reaps
- * an adopted process. Errors: PK_ESRCH (no such process, or reaped),
- * PK_EPERM, PK_EINVAL, PK_ENOMEM. */
+ * group is not touched, so its forks are not contained). job_object: it
+ * joins the group's job, and what it starts afterwards is contained; by
+ * pid only (a pidfd is PK_EUNSUPPORTED), never pk's own (PK_EINVAL).
+ * A process that has exited but is not reaped yet is a successful no-op.
+ * pk never reaps an adopted process. Errors: PK_ESRCH (no such process,
+ * or reaped), PK_EPERM, PK_EINVAL, PK_ENOMEM. */
 PK_EXTERN int pk_group_adopt(pk_group *g, int pid, int pidfd);
 
 /* Accounting of the whole group; -1 where the mechanism cannot measure
