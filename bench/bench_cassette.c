@@ -12,7 +12,8 @@
  *
  * The cassettes are recorded here, through a scripted inner runner (one
  * entry per distinct `git log ...` command: seven arguments, two short
- * stdout chunks), into a temporary directory under $TMPDIR or /tmp.
+ * stdout chunks), into a temporary directory under uv_os_tmpdir ($TMPDIR
+ * or /tmp; the user's temporary directory on Windows).
  */
 #include "bench.h"
 
@@ -20,15 +21,14 @@
 #include <pk/fakes.h>
 
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
+#include <uv.h>
 #include <yaml.h>
+
+#define DIR_MAX 4096
 
 #define REPLAY_ENTRIES 1000
 #define BIG_ENTRIES 10000
@@ -36,15 +36,22 @@
 #define GOAL_LOAD_MS 200.0
 
 typedef struct cas_bench {
-  char dir[PATH_MAX];
-  char replay_path[PATH_MAX + 32];
-  char big_path[PATH_MAX + 32];
-  char raw_path[PATH_MAX + 32];
-  char raw_tmp[PATH_MAX + 32];
+  char dir[DIR_MAX];
+  char replay_path[DIR_MAX + 32];
+  char big_path[DIR_MAX + 32];
+  char raw_path[DIR_MAX + 32];
+  char raw_tmp[DIR_MAX + 32];
   int batches;
 } cas_bench;
 
 /* ---------------------------------------------------------- helpers */
+
+/* Remove a file if it is there. */
+static void rm_file(const char *path) {
+  uv_fs_t req;
+  uv_fs_unlink(NULL, &req, path, NULL);
+  uv_fs_req_cleanup(&req);
+}
 
 static void run_ok(pk_runner *r, const pk_cmd *cmd) {
   pk_result *res = NULL;
@@ -141,16 +148,18 @@ static void record_n(pk_cassette *c, int n) {
   }
 }
 
-/* A fresh cassette of n recorded entries, saved once, still open (its
- * recordings kept) with its scripted inner runner in *inner. */
-static pk_cassette *record_fresh(const char *path, int n, pk_runner **inner,
-                                 double *gen_s) {
-  unlink(path);
+/* A fresh cassette at path (any old file removed) of n recorded entries,
+ * still open with its scripted inner runner in *inner; saved once when
+ * save is true. *gen_s: the seconds it took. */
+static pk_cassette *record_fresh(const char *path, int n, bool save,
+                                 pk_runner **inner, double *gen_s) {
+  rm_file(path);
   *inner = gen_runner();
   double t0 = now_s();
   pk_cassette *c = open_cas(path, PK_RECORD_ALL, *inner);
   record_n(c, n);
-  save_cas(c);
+  if (save)
+    save_cas(c);
   *gen_s = now_s() - t0;
   return c;
 }
@@ -163,32 +172,35 @@ static void close_discarding(pk_cassette *c, pk_runner *inner) {
 
 /* ----------------------------------------------------------- replay */
 
-/* git on PATH, or NULL. */
-static const char *find_git(char *buf, size_t len) {
-  const char *path = getenv("PATH");
-  while (path != NULL && *path != '\0') {
-    const char *end = strchr(path, ':');
-    size_t n = end ? (size_t)(end - path) : strlen(path);
-    snprintf(buf, len, "%.*s/git", (int)n, path);
-    if (n > 0 && access(buf, X_OK) == 0)
-      return buf;
-    path = end ? end + 1 : NULL;
-  }
-  return NULL;
+/* git on PATH (heap, pk_free), or NULL. */
+static char *find_git(void) {
+  pk_cmd *cmd;
+  char *path = NULL;
+  if (pk_cmd_new("git", &cmd) != 0)
+    die("pk_cmd_new");
+  if (pk_cmd_which(cmd, &path, NULL) != 0)
+    path = NULL;
+  pk_cmd_free(cmd);
+  return path;
 }
 
-static void bench_replay(cas_bench *b, pk_runner *real) {
-  char git[PATH_MAX + 8];
-  const char *found = find_git(git, sizeof(git));
-  const char *argv[] = {found ? "git" : "/bin/true", "--version"};
+static void bench_replay(cas_bench *b, bench_ctx *ctx) {
+  pk_runner *real = ctx->runner;
+  char *found = find_git();
+  const char *git_argv[] = {"git", "--version"};
+  const char **argv = found ? git_argv : (const char **)ctx->true_argv;
+  size_t argc = 2;
+  if (found == NULL)
+    for (argc = 0; argv[argc] != NULL;)
+      argc++;
   pk_cmd *cmd;
-  if (pk_cmd_new_argv(argv, found ? 2 : 1, &cmd) != 0)
+  if (pk_cmd_new_argv(argv, argc, &cmd) != 0)
     die("pk_cmd_new_argv");
   /* 999 generated entries, then the target recorded for real. */
   pk_runner *inner;
   double gen_s;
   pk_cassette *c =
-      record_fresh(b->replay_path, REPLAY_ENTRIES - 1, &inner, &gen_s);
+      record_fresh(b->replay_path, REPLAY_ENTRIES - 1, true, &inner, &gen_s);
   close_discarding(c, inner);
   c = open_cas(b->replay_path, PK_RECORD_NEW_EPISODES, real);
   run_ok(pk_cassette_runner(c), cmd);
@@ -227,8 +239,9 @@ static void bench_replay(cas_bench *b, pk_runner *real) {
   double rep = median(us[R_CAS], b->batches);
   double scr = median(us[R_SCRIPTED], b->batches);
   double rl = median(us[R_REAL], b->batches);
-  printf("replay_command: %s%s\n", found ? found : argv[0],
+  printf("replay_command: %s%s\n", found ? found : ctx->true_text,
          found ? " --version" : " (git not on PATH)");
+  pk_free(found);
   printf("replay_entries: %d\n", REPLAY_ENTRIES);
   printf("replay_iters: %d replays, %d scripted, %d real x %d batches\n",
          per[R_CAS], per[R_SCRIPTED], per[R_REAL], b->batches);
@@ -299,32 +312,32 @@ static ms_pair time_load(const char *path) {
   return ms;
 }
 
-static ms_pair time_save(pk_cassette *c, const char *path) {
-  unlink(path); /* each save writes the whole file afresh */
+/* One save of BIG_ENTRIES new recordings into a file that is not there
+ * yet (a save writes only what this session recorded and has not saved,
+ * so each timed save needs a session of its own; recording is not
+ * timed). */
+static ms_pair time_save(const char *path) {
+  pk_runner *inner;
+  double gen_s;
+  pk_cassette *c = record_fresh(path, BIG_ENTRIES, false, &inner, &gen_s);
   double t0 = now_s(), c0 = cpu_s();
   save_cas(c);
-  return ms_since(t0, c0);
+  ms_pair ms = ms_since(t0, c0);
+  close_discarding(c, inner);
+  uv_fs_t req;
+  int rc = uv_fs_stat(NULL, &req, path, NULL);
+  uint64_t size = req.statbuf.st_size;
+  uv_fs_req_cleanup(&req);
+  if (rc != 0 || size < BIG_ENTRIES * 100ull)
+    die("%s: the save wrote %llu bytes", path, (unsigned long long)size);
+  return ms;
 }
 
 /* The same bytes, the way a careful writer replaces a file. */
 static ms_pair time_raw_write(cas_bench *b, const char *data, size_t len) {
-  unlink(b->raw_path);
+  rm_file(b->raw_path);
   double t0 = now_s(), c0 = cpu_s();
-  int fd = open(b->raw_tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (fd < 0)
-    die("%s: %s", b->raw_tmp, strerror(errno));
-  for (size_t off = 0; off < len;) {
-    ssize_t n = write(fd, data + off, len - off);
-    if (n < 0 && errno != EINTR)
-      die("write: %s", strerror(errno));
-    off += n > 0 ? (size_t)n : 0;
-  }
-  if (fsync(fd) != 0 || close(fd) != 0 || rename(b->raw_tmp, b->raw_path) != 0)
-    die("%s: %s", b->raw_path, strerror(errno));
-  int dfd = open(b->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0 || fsync(dfd) != 0)
-    die("%s: %s", b->dir, strerror(errno));
-  close(dfd);
+  raw_replace(b->dir, b->raw_tmp, b->raw_path, data, len);
   return ms_since(t0, c0);
 }
 
@@ -345,17 +358,17 @@ static pair_stats stats_of(ms_pair v[2][MAX_BATCHES], int n) {
                       median(w[3], n)};
 }
 
-static void bench_save(cas_bench *b, pk_cassette *c, double gen_s) {
+static void bench_save(cas_bench *b, double gen_s) {
   size_t len;
   char *data = read_file(b->big_path, &len);
   ms_pair ms[2][MAX_BATCHES];
   for (int i = 0; i < b->batches; i++) {
     bool pk_first = i % 2 == 0;
     if (pk_first)
-      ms[0][i] = time_save(c, b->big_path);
+      ms[0][i] = time_save(b->big_path);
     ms[1][i] = time_raw_write(b, data, len);
     if (!pk_first)
-      ms[0][i] = time_save(c, b->big_path);
+      ms[0][i] = time_save(b->big_path);
   }
   free(data);
   pair_stats st = stats_of(ms, b->batches);
@@ -397,14 +410,22 @@ static void bench_load(cas_bench *b) {
 
 static void setup(cas_bench *b, int batches) {
   /* The cassette's own environment knobs would change what is measured. */
-  unsetenv("PK_RECORD_MODE");
-  unsetenv("PK_RECORD_ONLY");
-  unsetenv("PK_CASSETTE_STRICT");
-  const char *tmp = getenv("TMPDIR");
-  snprintf(b->dir, sizeof(b->dir), "%s/pk-bench-cassette-XXXXXX",
-           tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
-  if (mkdtemp(b->dir) == NULL)
-    die("mkdtemp %s: %s", b->dir, strerror(errno));
+  uv_os_unsetenv("PK_RECORD_MODE");
+  uv_os_unsetenv("PK_RECORD_ONLY");
+  uv_os_unsetenv("PK_CASSETTE_STRICT");
+  char tmp[DIR_MAX - 64];
+  size_t tlen = sizeof(tmp);
+  int rc = uv_os_tmpdir(tmp, &tlen);
+  if (rc != 0)
+    die("uv_os_tmpdir: %s", uv_strerror(rc));
+  char templ[DIR_MAX];
+  snprintf(templ, sizeof(templ), "%s/pk-bench-cassette-XXXXXX", tmp);
+  uv_fs_t req;
+  rc = uv_fs_mkdtemp(NULL, &req, templ, NULL);
+  if (rc < 0)
+    die("mkdtemp %s: %s", templ, uv_strerror(rc));
+  snprintf(b->dir, sizeof(b->dir), "%s", req.path);
+  uv_fs_req_cleanup(&req);
   snprintf(b->replay_path, sizeof(b->replay_path), "%s/replay.yaml", b->dir);
   snprintf(b->big_path, sizeof(b->big_path), "%s/big.yaml", b->dir);
   snprintf(b->raw_path, sizeof(b->raw_path), "%s/raw.yaml", b->dir);
@@ -413,30 +434,34 @@ static void setup(cas_bench *b, int batches) {
 }
 
 static void teardown(cas_bench *b) {
-  unlink(b->replay_path);
-  unlink(b->big_path);
-  unlink(b->raw_path);
-  unlink(b->raw_tmp);
-  if (rmdir(b->dir) != 0)
-    fprintf(stderr, "pk-bench: %s left behind: %s\n", b->dir, strerror(errno));
+  rm_file(b->replay_path);
+  rm_file(b->big_path);
+  rm_file(b->raw_path);
+  rm_file(b->raw_tmp);
+  uv_fs_t req;
+  int rc = uv_fs_rmdir(NULL, &req, b->dir, NULL);
+  uv_fs_req_cleanup(&req);
+  if (rc != 0)
+    fprintf(stderr, "pk-bench: %s left behind: %s\n", b->dir, uv_strerror(rc));
 }
 
 static bool want(const char *only, const char *name) {
   return only == NULL || strcmp(only, name) == 0;
 }
 
-void bench_cassette(const char *only, int batches, pk_runner *real) {
+void bench_cassette(const char *only, int batches, bench_ctx *ctx) {
   cas_bench b;
   setup(&b, batches);
   if (want(only, "replay"))
-    bench_replay(&b, real);
+    bench_replay(&b, ctx);
   if (want(only, "save") || want(only, "load")) {
     pk_runner *inner;
     double gen_s;
-    pk_cassette *c = record_fresh(b.big_path, BIG_ENTRIES, &inner, &gen_s);
-    if (want(only, "save"))
-      bench_save(&b, c, gen_s);
+    pk_cassette *c =
+        record_fresh(b.big_path, BIG_ENTRIES, true, &inner, &gen_s);
     close_discarding(c, inner);
+    if (want(only, "save"))
+      bench_save(&b, gen_s); /* leaves big_path as the last save wrote it */
     if (want(only, "load"))
       bench_load(&b);
   }
