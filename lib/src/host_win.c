@@ -26,8 +26,12 @@ const char *pk__win_msg(DWORD err, char *buf, size_t len) {
   while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r' ||
                    buf[n - 1] == ' ' || buf[n - 1] == '.'))
     buf[--n] = '\0';
+  /* the number too: a text such as "Internal error" alone names nothing
+   * a user can look up */
   if (n == 0)
     snprintf(buf, len, "Windows error %lu", (unsigned long)err);
+  else if (n < len)
+    snprintf(buf + n, len - n, " (Windows error %lu)", (unsigned long)err);
   return buf;
 }
 
