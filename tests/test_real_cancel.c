@@ -2,8 +2,10 @@
  * takes the whole tree down. */
 #include "harness.h"
 
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -119,11 +121,92 @@ static void free_kills_setsid_escapee(void **state) {
   }
 }
 
+/* Freeing the handle from an output callback while pk reads what was
+ * left in the pipes after the child was gone (the consumer paused until
+ * then, no drain grace): nothing more reaches the callbacks, no exit
+ * event, the tree and every fd are gone, and the loop ends. */
+typedef struct free_in_cb {
+  int outputs, exits;
+  bool paused, freed;
+  int pipe[2]; /* opened right after the free: takes a number pk let go */
+} free_in_cb;
+
+static void pause_then_free(pk_proc *p, pk_stream s, const char *buf,
+                            size_t len, void *data) {
+  (void)s, (void)buf, (void)len;
+  free_in_cb *f = data;
+  assert_false(f->freed); /* nothing after the free */
+  f->outputs++;
+  if (!f->paused) {
+    f->paused = true;
+    PKT_ASSERT_OK(pk_proc_pause_output(p));
+  } else {
+    f->freed = true;
+    pk_proc_free(p);
+    /* the caller goes on with its own fds: one of the numbers the run
+     * used, and a byte in it that pk must not read */
+    assert_int_equal(pipe(f->pipe), 0);
+    assert_int_equal(fcntl(f->pipe[0], F_SETFL, O_NONBLOCK), 0);
+    assert_int_equal(write(f->pipe[1], "x", 1), 1);
+  }
+}
+
+static void count_exit(pk_proc *p, void *data) {
+  (void)p;
+  ((free_in_cb *)data)->exits++;
+}
+
+static void free_from_output_callback_at_the_end(void **state) {
+  (void)state;
+  pk_mechanism mechs[4];
+  int n = pkt_mechanisms(mechs);
+  for (int i = 0; i < n; i++) {
+    for (int round = 0; round < 5; round++) {
+      pkt_snapshot snap;
+      pkt_snapshot_take(&snap);
+      pk_runner *r = pkt_runner(mechs[i], 0);
+      pk_cmd *cmd = pkt_fixture("spew", "40000", "b", NULL);
+      PKT_ASSERT_OK(pk_cmd_set_drain(cmd, 0));
+      uv_loop_t loop;
+      assert_int_equal(uv_loop_init(&loop), 0);
+      free_in_cb f = {0};
+      pk_start_opts o = {.loop = &loop,
+                         .on_output = pause_then_free,
+                         .on_exit = count_exit,
+                         .data = &f};
+      pk_proc *p = NULL;
+      PKT_ASSERT_OK(pk_start(r, cmd, &o, &p));
+      while (!f.paused)
+        uv_run(&loop, UV_RUN_ONCE);
+      /* the child has written everything and exited (a zombie: pk has
+       * not reaped it yet) */
+      assert_int_equal(pkt_wait_state(pk_proc_pid(p), 'Z', 30000), 'Z');
+      PKT_ASSERT_OK(pk_proc_resume_output(p));
+      while (!f.freed && uv_run(&loop, UV_RUN_ONCE) != 0)
+        ;
+      assert_true(f.freed);
+      uv_run(&loop, UV_RUN_DEFAULT); /* ends: nothing of the run is left */
+      assert_int_equal(uv_loop_close(&loop), 0);
+      assert_int_equal(f.exits, 0);
+      assert_int_equal(f.outputs, 2);
+      char c = 0;
+      assert_int_equal(close(f.pipe[1]), 0);
+      assert_int_equal(read(f.pipe[0], &c, 1), 1);
+      assert_int_equal(c, 'x');
+      assert_int_equal(close(f.pipe[0]), 0);
+      pk_cmd_free(cmd);
+      pk_runner_free(r);
+      pkt_snapshot_check(&snap);
+    }
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(cancel_from_other_thread),
       cmocka_unit_test(cancel_after_end),
       cmocka_unit_test(free_kills_setsid_escapee),
+      cmocka_unit_test(free_from_output_callback_at_the_end),
   };
   return cmocka_run_group_tests(tests, pkt_setup, NULL);
 }

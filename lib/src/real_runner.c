@@ -73,6 +73,7 @@ typedef struct real_exec {
   bool paused; /* flow control: not reading the pipes */
   /* lifecycle */
   bool finished, released;
+  bool torn_down; /* teardown ran: the tree is gone and reaped */
   int closing;
 } real_exec;
 
@@ -180,7 +181,9 @@ static void drain_rest(real_exec *e, int s) {
   uv_os_fd_t fd;
   if (!e->out_open[s] || uv_fileno((uv_handle_t *)&e->out[s], &fd) != 0)
     return;
-  for (int i = 0; i < 64; i++) {
+  /* Released from an output callback: the pipe is closed (its number
+   * may be reused already) and nothing more may reach the callbacks. */
+  for (int i = 0; i < 64 && !e->released; i++) {
     ssize_t n = read(fd, e->rbuf, PK__READ_BUF);
     if (n <= 0)
       break;
@@ -191,6 +194,12 @@ static void drain_rest(real_exec *e, int s) {
 
 /* Kill whatever is left of the tree, reap, release OS resources. */
 static void teardown(real_exec *e) {
+  /* Once only: a second pass (a release from an output callback while
+   * finish_run reads what is left) would signal a process group whose
+   * leader is reaped, and whose id may be someone else's by then. */
+  if (e->torn_down)
+    return;
+  e->torn_down = true;
   if (e->grp != NULL) /* before the reap frees the pgid for reuse */
     pk__grp_untrack(e->grp, e);
   if (e->group.mech == PK_MECH_PROCESS_GROUP) {
@@ -281,6 +290,8 @@ static void finish_run(real_exec *e) {
   drain_rest(e, PK_STDOUT);
   drain_rest(e, PK_STDERR);
   e->finished = true;
+  if (e->released) /* freed from an output callback: no exit event */
+    return;
   pk_exit_info info;
   memset(&info, 0, sizeof(info));
   info.outcome = e->outcome;
