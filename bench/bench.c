@@ -64,6 +64,14 @@ void die(const char *fmt, ...) {
   exit(1);
 }
 
+void flush_out(void) {
+  if (fflush(stdout) == 0 && !ferror(stdout))
+    return;
+  if (errno == EPIPE)
+    exit(1);
+  die("stdout: %s", strerror(errno));
+}
+
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -215,7 +223,7 @@ static void bench_spawn(const opts *o, bench_ctx *c) {
   }
   print_goal("spawn_ratio", pk / raw, GOAL_SPAWN_RATIO, true);
   raw_extra_fini();
-  fflush(stdout);
+  flush_out();
 }
 
 /* ---------------------------------------------------- parent memory */
@@ -270,7 +278,7 @@ static void bench_mem(const opts *o, bench_ctx *c) {
   printf("spawn_us_fork_512mib_parent: %.2f\n", fkb);
   printf("spawn_ratio_512mib_raw_fork: %.3f\n", fkb / fks);
   print_goal("spawn_ratio_512mib", pkb / pks, GOAL_SPAWN_RATIO_512MIB, true);
-  fflush(stdout);
+  flush_out();
 }
 
 /* ----------------------------------------------------- capture section */
@@ -327,7 +335,7 @@ static void bench_capture(const opts *o, bench_ctx *c) {
   printf("capture_parent_cpu_s_per_gib_pk: %.3f\n",
          median(cpu[C_PK], o->capture_rounds));
   print_goal("capture_ratio", pk / best, GOAL_CAPTURE_RATIO, false);
-  fflush(stdout);
+  flush_out();
 }
 
 /* ------------------------------------------------------------- main */

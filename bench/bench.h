@@ -27,6 +27,10 @@ double cpu_s(void);
 #endif
 /* Print "pk-bench: ..." to stderr and exit 1. */
 __attribute__((noreturn)) BENCH_PRINTF(1, 2) void die(const char *fmt, ...);
+/* Flush the figures printed so far: exit 1 quietly when the reader has
+ * gone (`| head -1`: no point running the sections left), die on any
+ * other write error. */
+void flush_out(void);
 /* Median of v[0..n), n <= MAX_BATCHES. */
 double median(const double *v, int n);
 /* "goal_NAME: met|missed (value <= goal)" (>= when !le). */

@@ -251,7 +251,7 @@ static void bench_replay(cas_bench *b, bench_ctx *ctx) {
   printf("replay_us_real: %.2f\n", rl);
   printf("replay_speedup: %.1f\n", rl / rep);
   print_goal("replay_speedup", rl / rep, GOAL_REPLAY_SPEEDUP, false);
-  fflush(stdout);
+  flush_out();
 }
 
 /* ------------------------------------------------------- load, save */
@@ -379,7 +379,7 @@ static void bench_save(cas_bench *b, double gen_s) {
   printf("save_ratio: %.2f\n", st.pk / st.raw);
   printf("save_cpu_ms_10k: %.2f\n", st.pk_cpu);
   printf("save_cpu_ms_raw_write_fsync_rename: %.2f\n", st.raw_cpu);
-  fflush(stdout);
+  flush_out();
 }
 
 static void bench_load(cas_bench *b) {
@@ -403,7 +403,7 @@ static void bench_load(cas_bench *b) {
   printf("load_cpu_ms_10k: %.2f\n", st.pk_cpu);
   printf("load_cpu_ms_raw_libyaml_events: %.2f\n", st.raw_cpu);
   print_goal("load_ms_10k", st.pk, GOAL_LOAD_MS, true);
-  fflush(stdout);
+  flush_out();
 }
 
 /* ------------------------------------------------------------ entry */

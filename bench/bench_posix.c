@@ -294,5 +294,5 @@ void bench_guardian(int iters, int batches, bench_ctx *c) {
   printf("guardian_run_us: %.2f\n", rg);
   printf("guardian_us_per_run: %.2f\n", rg - rp);
   printf("guardian_run_ratio: %.3f\n", rg / rp);
-  fflush(stdout);
+  flush_out();
 }

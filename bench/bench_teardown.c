@@ -152,7 +152,7 @@ void bench_teardown(const char *fixture, int batches) {
   } else {
     printf("teardown_ms_cgroup: skipped (no cgroup v2 here)\n");
   }
-  fflush(stdout);
+  flush_out();
   pk_runner_free(rcg);
   pk_runner_free(rpg);
   prctl(PR_SET_CHILD_SUBREAPER, 0);
@@ -223,5 +223,5 @@ void bench_freeze(const char *fixture, int batches) {
     pk_proc_free(p);
     pk_cmd_free(cmd);
   }
-  fflush(stdout);
+  flush_out();
 }
