@@ -408,6 +408,17 @@ static void bench_load(cas_bench *b) {
 
 /* ------------------------------------------------------------ entry */
 
+static void teardown(cas_bench *b);
+
+/* The bench in progress, for an early exit (die, or a reader that went
+ * away): its files and directory are removed at exit either way. */
+static cas_bench *live;
+
+static void teardown_at_exit(void) {
+  if (live != NULL)
+    teardown(live);
+}
+
 static void setup(cas_bench *b, int batches) {
   /* The cassette's own environment knobs would change what is measured. */
   uv_os_unsetenv("PK_RECORD_MODE");
@@ -426,6 +437,10 @@ static void setup(cas_bench *b, int batches) {
     die("mkdtemp %s: %s", templ, uv_strerror(rc));
   snprintf(b->dir, sizeof(b->dir), "%s", req.path);
   uv_fs_req_cleanup(&req);
+  live = b;
+  static bool registered;
+  if (!registered && atexit(teardown_at_exit) == 0)
+    registered = true;
   snprintf(b->replay_path, sizeof(b->replay_path), "%s/replay.yaml", b->dir);
   snprintf(b->big_path, sizeof(b->big_path), "%s/big.yaml", b->dir);
   snprintf(b->raw_path, sizeof(b->raw_path), "%s/raw.yaml", b->dir);
@@ -434,6 +449,7 @@ static void setup(cas_bench *b, int batches) {
 }
 
 static void teardown(cas_bench *b) {
+  live = NULL;
   rm_file(b->replay_path);
   rm_file(b->big_path);
   rm_file(b->raw_path);
